@@ -1,0 +1,155 @@
+"""Evaluation vocabulary: criteria, grades, bids to score and the scoring results.
+
+Plain data, no I/O. The storage layer fills these; `hankebot.core.scoring` computes the
+results; `hankebot.service.protocol` renders them. All amounts and points are `Decimal`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, Mapping
+
+CriterionKind = Literal["price", "graded"]
+PriceFormula = Literal["seed", "ratio", "interpolation"]
+RoundingMode = Literal["half_up", "half_even"]
+TieBreak = Literal["earliest_receipt", "quality_first"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One grading level of an expert-graded criterion, e.g. 30 "vastab täielikult"."""
+
+    points: Decimal
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """An evaluation criterion ("hindamiskriteerium") with its weight ("osakaal").
+
+    kind "price": scored by `formula` from the bids' prices (lowest is best).
+    kind "graded": scored by the expert choosing one of `levels`.
+    """
+
+    key: str
+    name: str
+    weight: Decimal
+    kind: CriterionKind
+    formula: PriceFormula | None = None
+    levels: tuple[Level, ...] = ()
+
+    def level_for(self, points: Decimal) -> Level | None:
+        """The level whose points equal `points` (numerically), or None."""
+        for level in self.levels:
+            if level.points == points:
+                return level
+        return None
+
+
+@dataclass(frozen=True)
+class ScoringRules:
+    """How criterion scores are rounded and ties are broken.
+
+    Every criterion score is computed exactly (high-precision Decimal) and rounded once to
+    `rounding_places` with `rounding`; the total is the exact sum of the rounded scores.
+    """
+
+    rounding_places: int = 2
+    rounding: RoundingMode = "half_up"
+    tie_break: TieBreak = "earliest_receipt"
+
+
+@dataclass(frozen=True)
+class Grade:
+    """The expert's grade of one bid on one graded criterion."""
+
+    points: Decimal
+    level_name: str
+    justification: str
+    graded_by: str
+    graded_at: datetime
+
+
+@dataclass
+class BidForScoring:
+    """One bid of one part as the scorer sees it.
+
+    `price` is the bid's price on the procurement's basis (None when unknown);
+    `grades` maps criterion key -> Grade for the graded criteria graded so far;
+    an `excluded` bid ("kõrvale jäetud") takes no part in scoring, `exclusion_reason` says why;
+    `problems` are Estonian notes shown in the protocol.
+    """
+
+    bid_id: str
+    bidder_key: str
+    bidder_name: str
+    price: Decimal | None
+    received_at: datetime
+    grades: Mapping[str, Grade] = field(default_factory=dict)
+    excluded: bool = False
+    exclusion_reason: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CriterionScore:
+    """Points of one bid on one criterion, with an Estonian explanation showing the numbers,
+    e.g. "40 − (1200,00 − 1000,00) / 1500,00 × 40 = 34,67"."""
+
+    criterion_key: str
+    points: Decimal
+    explanation: str
+
+
+@dataclass
+class ScoredBid:
+    """A bid with its criterion scores.
+
+    `complete` is False when a grade (or a usable price) is missing; then `total` and `rank`
+    are None and `missing` lists in Estonian what is missing. `tie_note` explains, in
+    Estonian, how a tie on the total was broken.
+    """
+
+    bid: BidForScoring
+    scores: list[CriterionScore]
+    total: Decimal | None
+    rank: int | None
+    complete: bool
+    missing: list[str] = field(default_factory=list)
+    tie_note: str | None = None
+
+    def score_for(self, criterion_key: str) -> CriterionScore | None:
+        for score in self.scores:
+            if score.criterion_key == criterion_key:
+                return score
+        return None
+
+
+@dataclass
+class PartResult:
+    """The result of one part ("hanke osa"): ranked bids, excluded bids and bids still pending."""
+
+    part_no: int
+    part_name: str
+    criteria: tuple[Criterion, ...]
+    ranked: list[ScoredBid]
+    excluded: list[BidForScoring]
+    pending: list[ScoredBid]
+    rules: ScoringRules
+
+
+@dataclass
+class ProtocolData:
+    """Everything the evaluation protocol ("hindamise protokoll") shows."""
+
+    procurement_ref: str
+    title: str
+    procurer_name: str
+    deadline: datetime
+    generated_at: datetime
+    parts: list[PartResult]
+    rules: ScoringRules = field(default_factory=ScoringRules)
+    graded_by: list[str] = field(default_factory=list)
+    prepared_by: str | None = None
