@@ -1,0 +1,437 @@
+"""config.toml: the admin's file. Validated with pydantic v2; errors name the file, the field and the fault.
+
+Secrets (mail passwords, the bot token) never live in config.toml: a config field names a secret,
+and its value comes from the environment (HANKEBOT_<NAME>) or from a secrets file that is not committed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hankebot.core.models import CostFormSpec, FormKind, FormSpec, PersonType, PriceBasis, PriceCell
+
+TALLINN = ZoneInfo("Europe/Tallinn")
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_CELL = re.compile(r"^[A-Z]{1,3}[1-9][0-9]{0,6}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ServiceSettings(_Strict):
+    database_url: str = "sqlite:///var/hankebot.sqlite"
+    data_dir: str = "var"
+    timezone: str = "Europe/Tallinn"
+    language: Literal["et", "en"] = "et"
+    secrets_file: str = "secrets.toml"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except Exception:
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Europe/Tallinn)")
+        return v
+
+
+class SmtpSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password_secret: str | None = "smtp_password"
+    timeout_seconds: float = Field(30, gt=0)
+    max_attempts: int = Field(5, ge=1, le=20)
+    validate_certs: bool = True
+
+
+class ImapSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "tls"
+    username: str
+    password_secret: str | None = "imap_password"
+    folder: str = "INBOX"
+    idle: bool = True
+    poll_seconds: float = Field(60, gt=0)
+    validate_certs: bool = True
+
+
+class MailSettings(_Strict):
+    smtp: SmtpSettings = SmtpSettings()
+    imap: ImapSettings | None = None
+
+
+class StaffMember(_Strict):
+    name: str
+    user_id: int
+    chat_id: int | None = None  # defaults to user_id (a private chat)
+
+    @property
+    def chat(self) -> int:
+        return self.chat_id if self.chat_id is not None else self.user_id
+
+
+class TelegramSettings(_Strict):
+    token_secret: str | None = "telegram_token"
+    base_url: str | None = None  # for a local Bot API (tests use a stand-in)
+    base_file_url: str | None = None
+    staff: list[StaffMember] = []
+
+
+class AttachmentLimitSettings(_Strict):
+    max_total_mb: float = Field(50, gt=0)
+    max_file_mb: float = Field(25, gt=0)
+    max_depth: int = Field(5, ge=1, le=20)
+    max_ratio: int = Field(100, ge=2)
+    max_files: int = Field(200, ge=1)
+
+
+class PriceCellSettings(_Strict):
+    basis: PriceBasis
+    sheet: str
+    cell: str
+
+    @field_validator("cell")
+    @classmethod
+    def _cell(cls, v: str) -> str:
+        v = v.upper()
+        if not _CELL.match(v):
+            raise ValueError(f"{v!r} is not a cell address like B15")
+        return v
+
+
+class FormSettings(_Strict):
+    key: str
+    title: str
+    kind: FormKind
+    file: str  # relative to forms_dir
+    required: bool = True
+    price_cells: list[PriceCellSettings] = []
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+
+    @model_validator(mode="after")
+    def _cost_needs_cells(self) -> "FormSettings":
+        if self.kind == FormKind.COST and not self.price_cells:
+            raise ValueError("a cost form needs price_cells (sheet and cell per price basis)")
+        if self.kind != FormKind.COST and self.price_cells:
+            raise ValueError("price_cells belong to a form of kind 'cost'")
+        return self
+
+    def spec(self) -> FormSpec:
+        cost = None
+        if self.kind == FormKind.COST:
+            cost = CostFormSpec(
+                cells=tuple(PriceCell(c.basis, c.sheet, c.cell) for c in self.price_cells),
+                min_price=self.min_price,
+                max_price=self.max_price,
+            )
+        return FormSpec(key=self.key, title=self.title, kind=self.kind, required=self.required, cost=cost)
+
+
+class LevelSettings(_Strict):
+    points: Decimal
+    name: str
+    description: str = ""
+
+
+class CriterionSettings(_Strict):
+    key: str
+    name: str
+    weight: Decimal = Field(gt=0)
+    kind: Literal["price", "graded"]
+    formula: Literal["seed", "ratio", "interpolation"] | None = None
+    levels: list[LevelSettings] = []
+
+    @model_validator(mode="after")
+    def _shape(self) -> "CriterionSettings":
+        if self.kind == "price":
+            if self.formula is None:
+                self.formula = "seed"
+            if self.levels:
+                raise ValueError("a price criterion has a formula, not levels")
+        else:
+            if self.formula is not None:
+                raise ValueError("a graded criterion has levels, not a formula")
+            if not self.levels:
+                raise ValueError("a graded criterion needs levels (e.g. 30 / 15 / 5 points)")
+            for lv in self.levels:
+                if lv.points < 0 or lv.points > self.weight:
+                    raise ValueError(f"level {lv.name!r} gives {lv.points} points, outside 0..{self.weight}")
+        return self
+
+
+class PartSettings(_Strict):
+    number: int = Field(ge=1, le=99)
+    name: str
+    invited: bool = True  # bids are invited for this part
+    criteria: list[CriterionSettings] | None = None  # None: the procurement's criteria
+
+
+class BidderSettings(_Strict):
+    key: str
+    name: str
+    email: str
+    person_type: PersonType = PersonType.LEGAL
+    parts: list[int] | None = None  # None: every invited part
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not _EMAIL.match(v):
+            raise ValueError(f"{v!r} is not a valid e-mail address")
+        return v.lower()
+
+
+class ScoringSettings(_Strict):
+    rounding_places: int = Field(2, ge=0, le=6)
+    rounding: Literal["half_up", "half_even"] = "half_up"
+    tie_break: Literal["earliest_receipt", "quality_first"] = "earliest_receipt"
+
+
+class ReminderSettings(_Strict):
+    """Reminders to silent invitees: working days before the deadline. Empty = off (the default)."""
+
+    working_days_before: list[int] = []
+    min_clarification_working_days: int = Field(3, ge=0)
+
+
+class ProcurementSettings(_Strict):
+    key: str
+    reference: str
+    title: str
+    procurer: str
+    procurer_code: str | None = None
+    expert_name: str
+    expert_email: str
+    mailbox: str  # Reply-To: where bids arrive (the IMAP account)
+    invitation_date: date | None = None
+    deadline: datetime  # local time in service.timezone unless it carries an offset
+    opening_delay_minutes: int = Field(0, ge=0, le=24 * 60)
+    forms_dir: str
+    forms: list[FormSettings]
+    criteria: list[CriterionSettings]
+    parts: list[PartSettings]
+    bidders: list[BidderSettings]
+    scoring: ScoringSettings = ScoringSettings()
+    reminders: ReminderSettings = ReminderSettings()
+    receipts: bool = True
+    cancelled: bool = False
+
+    @field_validator("expert_email", "mailbox")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not _EMAIL.match(v):
+            raise ValueError(f"{v!r} is not a valid e-mail address")
+        return v.lower()
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", v):
+            raise ValueError("use letters, digits, '-', '_' or '.' (it is used in commands and file names)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistency(self) -> "ProcurementSettings":
+        errs = []
+        _unique(errs, "forms", [f.key for f in self.forms])
+        _unique(errs, "parts", [p.number for p in self.parts])
+        _unique(errs, "bidders (key)", [b.key for b in self.bidders])
+        _unique(errs, "bidders (email)", [b.email for b in self.bidders])
+        numbers = {p.number for p in self.parts}
+        for b in self.bidders:
+            for n in b.parts or []:
+                if n not in numbers:
+                    errs.append(f"bidder {b.key!r} is invited to part {n}, which is not configured")
+        for crit_list, where in [(self.criteria, "criteria")] + [
+            (p.criteria, f"part {p.number} criteria") for p in self.parts if p.criteria is not None
+        ]:
+            _unique(errs, where, [c.key for c in crit_list])
+            total = sum((c.weight for c in crit_list), Decimal(0))
+            if total != 100:
+                errs.append(f"{where}: weights add up to {total}, not 100")
+            if sum(1 for c in crit_list if c.kind == "price") > 1:
+                errs.append(f"{where}: more than one price criterion")
+        if not any(f.kind == FormKind.COST for f in self.forms):
+            errs.append("no form of kind 'cost' (the price comes from the cost form)")
+        if errs:
+            raise ValueError("; ".join(errs))
+        return self
+
+    def deadline_at(self, tz: ZoneInfo) -> datetime:
+        d = self.deadline
+        return d if d.tzinfo else d.replace(tzinfo=tz)
+
+    def criteria_for(self, part_no: int) -> list[CriterionSettings]:
+        for p in self.parts:
+            if p.number == part_no and p.criteria is not None:
+                return p.criteria
+        return self.criteria
+
+    def invited_parts(self, bidder: BidderSettings) -> list[int]:
+        invited = [p.number for p in self.parts if p.invited]
+        return [n for n in invited if bidder.parts is None or n in bidder.parts]
+
+    def form_specs(self) -> list[FormSpec]:
+        return [f.spec() for f in self.forms]
+
+
+def _unique(errs: list[str], what: str, values: list) -> None:
+    seen, dup = set(), set()
+    for v in values:
+        (dup if v in seen else seen).add(v)
+    if dup:
+        errs.append(f"{what}: repeated {', '.join(map(str, sorted(dup, key=str)))}")
+
+
+class Settings(_Strict):
+    service: ServiceSettings = ServiceSettings()
+    mail: MailSettings = MailSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    attachments: AttachmentLimitSettings = AttachmentLimitSettings()
+    procurements: list[ProcurementSettings] = Field(default_factory=list, alias="procurement")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _unique_procurements(self) -> "Settings":
+        errs: list[str] = []
+        _unique(errs, "procurement keys", [p.key for p in self.procurements])
+        if errs:
+            raise ValueError("; ".join(errs))
+        return self
+
+    def procurement(self, key: str) -> ProcurementSettings:
+        for p in self.procurements:
+            if p.key == key or p.reference == key:
+                return p
+        known = ", ".join(p.key for p in self.procurements) or "none"
+        raise KeyError(f"no procurement {key!r} in the config (known: {known})")
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. `problems` are (field path, message) pairs."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]):
+        self.path = path
+        self.problems = problems
+        lines = [f"{path}: {len(problems)} problem(s) in the configuration:"]
+        lines += [f"  - {field}: {msg}" for field, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    path: Path
+    settings: Settings
+    text_sha256: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.service.timezone)
+
+    def resolve(self, p: str) -> Path:
+        q = Path(p)
+        return q if q.is_absolute() else (self.base_dir / q)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.settings.service.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        url = self.settings.service.database_url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url[len("sqlite:///"):]
+            if rel and rel != ":memory:":
+                return "sqlite:///" + str(self.resolve(rel))
+        return url
+
+    def secret(self, name: str | None) -> str | None:
+        """HANKEBOT_<NAME> from the environment, else the secrets file; None when absent."""
+        if not name:
+            return None
+        env = os.environ.get("HANKEBOT_" + name.upper())
+        if env:
+            return env
+        sf = self.resolve(self.settings.service.secrets_file)
+        if sf.is_file():
+            try:
+                data = tomllib.loads(sf.read_text("utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+                raise ConfigError(sf, [("(file)", f"secrets file is not valid TOML: {e}")])
+            v = data.get(name)
+            return str(v) if v is not None else None
+        return None
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def parse_config_text(text: str, path: Path) -> Settings:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, [("(syntax)", f"not valid TOML: {e}")])
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling)"
+            problems.append((_loc(err["loc"]), msg))
+        raise ConfigError(path, problems)
+
+
+def load_config(path: str | Path, check_files: bool = True) -> LoadedConfig:
+    import hashlib
+
+    path = Path(path).resolve()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(path, [("(file)", f"cannot read: {e.strerror or e}")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(path, [("(file)", "not UTF-8 text")])
+    settings = parse_config_text(text, path)
+    cfg = LoadedConfig(path=path, settings=settings, text_sha256=hashlib.sha256(raw).hexdigest())
+    if check_files:
+        problems = []
+        for i, p in enumerate(settings.procurements):
+            fdir = cfg.resolve(p.forms_dir)
+            for j, f in enumerate(p.forms):
+                if not (fdir / f.file).is_file():
+                    problems.append((f"procurement[{i}].forms[{j}].file", f"form file not found: {fdir / f.file}"))
+        if problems:
+            raise ConfigError(path, problems)
+    return cfg
