@@ -1,0 +1,105 @@
+"""Deadline events: closing at the deadline, warnings before it, and extending it."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from hankebot.core import lifecycle
+from hankebot.core.et_format import datetime_et
+from hankebot.core.lifecycle import State
+from hankebot.service.context import Context
+from hankebot.service.notify import enqueue
+from hankebot.storage.tables import utcnow
+
+
+def close_if_due(ctx: Context, proc_key: str) -> bool:
+    """Close a procurement whose deadline has passed; notify staff with a summary. Idempotent."""
+    from hankebot.service.status import procurement_status
+
+    with ctx.uow() as uow:
+        repo = uow.repo
+        p = repo.procurement(proc_key)
+        if p is None or p.state not in (State.INVITED.value, State.OPEN.value):
+            return False
+        if ctx.now() < p.deadline:
+            return False
+        p.state = lifecycle.close(State(p.state), ctx.now(), p.deadline).value
+        p.closed_at = utcnow()
+        repo.s.add(p)
+        repo.audit("system", "closed", p.id, deadline=p.deadline)
+        uow.commit()
+    st = procurement_status(ctx, proc_key)
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(proc_key)
+        enqueue(ctx, uow.repo, "deadline_passed", deadline_passed_text(st), f"closed:{p.key}:{p.deadline.isoformat()}", p.id)
+        uow.commit()
+    ctx.emit("closed", proc_key=proc_key)
+    return True
+
+
+def warn_deadline(ctx: Context, proc_key: str, label: str) -> bool:
+    from hankebot.service.status import procurement_status
+
+    st = procurement_status(ctx, proc_key)
+    if st.state not in (State.INVITED.value, State.OPEN.value):
+        return False
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(proc_key)
+        rows = enqueue(ctx, uow.repo, "deadline_warning", deadline_warning_text(st, label),
+                       f"warn:{p.key}:{p.deadline.isoformat()}:{label}", p.id)
+        uow.commit()
+    return bool(rows)
+
+
+def extend_deadline(ctx: Context, proc_key: str, new_deadline: datetime, actor: str) -> datetime:
+    """Move the deadline (in the database; the admin should also update config.toml, which is said in the
+    notice). The scheduler re-plans through the 'deadline_changed' event."""
+    if new_deadline.tzinfo is None:
+        new_deadline = new_deadline.replace(tzinfo=ctx.cfg.tz)
+    new_utc = new_deadline.astimezone(timezone.utc)
+    with ctx.uow() as uow:
+        repo = uow.repo
+        p = repo.procurement(proc_key)
+        if p is None:
+            raise KeyError(proc_key)
+        lifecycle.extend_deadline(State(p.state), ctx.now(), p.deadline, new_utc)
+        old = p.deadline
+        p.deadline = new_utc
+        p.updated_at = utcnow()
+        repo.s.add(p)
+        repo.audit(actor, "deadline_extended", p.id, old=old, new=new_utc)
+        text = (f"⏰ Hanke {p.reference} tähtaeg pikendati: {datetime_et(ctx.local(old))} → "
+                f"<b>{datetime_et(ctx.local(new_utc))}</b> ({actor}). Uuenda ka config.toml.")
+        enqueue(ctx, repo, "deadline_extended", text, f"extended:{p.key}:{new_utc.isoformat()}", p.id)
+        uow.commit()
+    ctx.emit("deadline_changed", proc_key=proc_key)
+    return new_utc
+
+
+def _bot_texts():
+    try:
+        from hankebot.bot import texts
+        return texts
+    except ImportError:  # the bot package is optional for texts; plain fallbacks below
+        return None
+
+
+def deadline_passed_text(st) -> str:
+    t = _bot_texts()
+    if t is not None and hasattr(t, "deadline_passed_text"):
+        return t.deadline_passed_text(st)
+    bid = ", ".join(b.name for b in st.bidders if b.answer == "bid") or "–"
+    dec = ", ".join(b.name for b in st.bidders if b.answer == "declined") or "–"
+    sil = ", ".join(b.name for b in st.bidders if b.answer in ("silent", "question")) or "–"
+    miss = "; ".join(f"{b.name}: {', '.join(b.missing_forms)}" for b in st.bidders if b.missing_forms) or "–"
+    return (f"🔒 Hanke {st.reference} tähtaeg möödus ({datetime_et(st.deadline)}).\n"
+            f"Pakkumused: {st.bids} (hilinenud {st.late_bids})\nEsitasid: {bid}\nLoobusid: {dec}\n"
+            f"Vastamata: {sil}\nPuuduvad vormid: {miss}")
+
+
+def deadline_warning_text(st, label: str) -> str:
+    t = _bot_texts()
+    if t is not None and hasattr(t, "deadline_warning_text"):
+        return t.deadline_warning_text(st, label)
+    when = {"3wd": "3 tööpäeva", "1d": "1 päev", "2h": "2 tundi"}.get(label, label)
+    return (f"⏳ Hanke {st.reference} tähtajani ({datetime_et(st.deadline)}) on jäänud {when}. "
+            f"Pakkumusi: {st.bids}, loobunud: {st.declines}, vastamata: {len(st.silent)}.")
