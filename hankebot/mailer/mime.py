@@ -1,0 +1,298 @@
+"""Parse one raw inbound message into plain facts. Never raises: trouble becomes Problems."""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+
+from hankebot.core.classify import MessageFacts
+from hankebot.core.problems import Problem
+from hankebot.mailer.attachments import Attachment, AttachmentLimits, collect
+from hankebot.mailer.bounce import BounceInfo, detect_bounce
+from hankebot.mailer.signatures import SignatureInfo
+
+# Headers that tell machines from people (loop prevention, bounce and list detection).
+LOOP_HEADERS = (
+    "auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress", "precedence",
+    "list-id", "list-unsubscribe", "x-failed-recipients", "return-path", "x-ms-exchange-generated-message-source",
+)
+_MSGID_RE = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass
+class ParsedMessage:
+    message_id: str | None = None  # "<id@host>" as sent
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    subject: str = ""
+    from_addr: str = ""  # lower-cased
+    from_name: str = ""
+    reply_to: str | None = None
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    date_header: datetime | None = None  # timezone-aware
+    received_newest: datetime | None = None  # timestamp of the topmost Received header
+    loop_headers: dict[str, str] = field(default_factory=dict)  # lower-case name -> value
+    text: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    bounce: BounceInfo | None = None
+    signatures: list[SignatureInfo] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    size: int = 0
+
+    def facts(self, has_form_attachments: bool = False) -> MessageFacts:
+        """The plain data classify() needs."""
+        return MessageFacts(
+            subject=self.subject, text=self.text, from_addr=self.from_addr,
+            headers=dict(self.loop_headers), has_bounce=self.bounce is not None,
+            attachment_names=tuple(a.filename for a in self.attachments),
+            has_form_attachments=has_form_attachments,
+        )
+
+
+def _malformed(detail: str) -> Problem:
+    return Problem("malformed_message", f"Kiri on vigane ja loeti osaliselt ({detail}). Vaata kiri üle.")
+
+
+def parse_message(raw: bytes, limits: AttachmentLimits | None = None) -> ParsedMessage:
+    """Everything Hankebot needs from a raw RFC 5322 message. Never raises."""
+    result = ParsedMessage(size=len(raw) if isinstance(raw, (bytes, bytearray)) else 0)
+    try:
+        _parse_into(bytes(raw), limits or AttachmentLimits(), result)
+    except RecursionError:
+        result.problems.append(_malformed("liiga sügav struktuur"))
+    except Exception as exc:  # noqa: BLE001 - the contract is: never raise
+        result.problems.append(_malformed(type(exc).__name__))
+    return result
+
+
+def _parse_into(raw: bytes, limits: AttachmentLimits, out: ParsedMessage) -> None:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    if not raw.strip() or not msg.keys():
+        out.problems.append(_malformed("päised puuduvad"))
+    out.subject = " ".join(header(msg, "subject").split())
+    out.message_id = _first_id(header(msg, "message-id"))
+    out.in_reply_to = _first_id(header(msg, "in-reply-to"))
+    out.references = _MSGID_RE.findall(header(msg, "references"))
+    from_list = _addresses(msg, "from")
+    if from_list:
+        out.from_name, out.from_addr = from_list[0]
+    reply = _addresses(msg, "reply-to")
+    out.reply_to = reply[0][1] if reply else None
+    out.to = [a for _, a in _addresses(msg, "to")]
+    out.cc = [a for _, a in _addresses(msg, "cc")]
+    out.date_header = _date(header(msg, "date"))
+    out.received_newest = _received_newest(msg)
+    out.loop_headers = {h: header(msg, h) for h in LOOP_HEADERS if header(msg, h)}
+    for name in ("x-autorespond",):  # also present-but-empty counts
+        if name in msg and name not in out.loop_headers:
+            out.loop_headers[name] = "yes"
+    out.text = _best_text(msg, out)
+    collected = collect(msg, limits)
+    out.attachments = collected.attachments
+    out.signatures = collected.signatures
+    out.problems.extend(collected.problems)
+    out.bounce = detect_bounce(msg, out.from_addr, out.subject, out.text, out.loop_headers)
+    if msg.defects and not out.problems:
+        kinds = sorted({type(d).__name__ for d in msg.defects})
+        if set(kinds) & {"StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect", "NoBoundaryInMultipartDefect",
+                         "MultipartInvariantViolationDefect", "MissingHeaderBodySeparatorDefect"}:
+            out.problems.append(_malformed(", ".join(kinds)[:200]))
+
+
+# --- headers ---------------------------------------------------------------------------------
+
+def header(msg: Message, name: str) -> str:
+    """One header as decoded text; "" when absent. Falls back to the raw value when parsing fails."""
+    try:
+        value = msg.get(name)
+        if value is None:
+            return ""
+        return str(value).strip()
+    except Exception:  # noqa: BLE001 - header parser bugs on garbage
+        pass
+    for key, raw in msg.raw_items():
+        if key.lower() == name:
+            return _decode_raw(str(raw)).strip()
+    return ""
+
+
+def _decode_raw(raw: str) -> str:
+    try:
+        return str(make_header(decode_header(raw)))
+    except Exception:  # noqa: BLE001
+        return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _first_id(value: str) -> str | None:
+    found = _MSGID_RE.findall(value)
+    if found:
+        return found[0]
+    value = value.strip()
+    return value or None
+
+
+def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    values = []
+    try:
+        values = [str(v) for v in (msg.get_all(name) or [])]
+    except Exception:  # noqa: BLE001
+        values = [_decode_raw(str(raw)) for key, raw in msg.raw_items() if key.lower() == name]
+    out = []
+    for display, addr in getaddresses(values):
+        addr = addr.strip().lower()
+        if "@" in addr:
+            out.append((display.strip(), addr))
+    return out
+
+
+def _date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _received_newest(msg: Message) -> datetime | None:
+    try:
+        raws = [str(raw) for key, raw in msg.raw_items() if key.lower() == "received"]
+    except Exception:  # noqa: BLE001
+        return None
+    for raw in raws:  # topmost first: the newest hop
+        stamp = _date(" ".join(raw.rsplit(";", 1)[-1].split())) if ";" in raw else None
+        if stamp is not None:
+            return stamp
+    return None
+
+
+# --- body text -------------------------------------------------------------------------------
+
+CHARSET_FALLBACKS = ("utf-8", "windows-1257")
+
+
+def part_text(part: Message) -> str:
+    """Decoded text of a leaf part: declared charset, else UTF-8, else windows-1257 (Baltic)."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    declared = None
+    try:
+        declared = part.get_content_charset()
+    except Exception:  # noqa: BLE001
+        declared = None
+    for charset in ((declared,) if declared else ()) + CHARSET_FALLBACKS:
+        try:
+            text = payload.decode(_charset_alias(charset))
+        except (LookupError, UnicodeDecodeError, ValueError):
+            continue
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    return payload.decode("windows-1257", "replace").replace("\r\n", "\n")
+
+
+def _charset_alias(charset: str) -> str:
+    charset = charset.strip().strip('"').lower()
+    return {"iso-8859-8-i": "iso-8859-8", "unicode-1-1-utf-7": "utf-7", "x-unknown": "utf-8",
+            "ascii": "utf-8", "us-ascii": "utf-8"}.get(charset, charset)
+
+
+class _HtmlText(HTMLParser):
+    BLOCKS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "hr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skip = 0
+        self._quote = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style", "head", "title"):
+            self._skip += 1
+        if tag == "blockquote":
+            self._quote += 1
+        if tag in self.BLOCKS:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head", "title") and self._skip:
+            self._skip -= 1
+        if tag == "blockquote" and self._quote:
+            self._quote -= 1
+        if tag in self.BLOCKS:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if self._quote:  # quoted reply in HTML: keep it, but mark it the way plain text does
+            data = "\n".join("> " + line if line.strip() else line for line in data.split("\n"))
+        self.chunks.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    parser = _HtmlText()
+    try:
+        parser.feed(markup)
+        parser.close()
+        text = "".join(parser.chunks)
+    except Exception:  # noqa: BLE001
+        text = html.unescape(re.sub(r"<[^>]+>", " ", markup))
+    text = text.replace("\xa0", " ")
+    lines = [" ".join(line.split()) if not line.lstrip().startswith(">") else line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _best_text(msg: Message, out: ParsedMessage) -> str:
+    """text/plain body if there is one, else HTML turned into text; forwarded messages' bodies not included."""
+    plain, markup = _find_body_parts(msg)
+    try:
+        if plain is not None:
+            text = part_text(plain)
+            if text.strip() or markup is None:
+                return text.strip()
+        if markup is not None:
+            return html_to_text(part_text(markup))
+    except Exception as exc:  # noqa: BLE001
+        out.problems.append(_malformed(f"kirja teksti ei saa lugeda: {type(exc).__name__}"))
+    return ""
+
+
+def _find_body_parts(msg: Message) -> tuple[Message | None, Message | None]:
+    """First inline text/plain and text/html leaf, not descending into forwarded messages or reports."""
+    plain = markup = None
+    stack = [msg]
+    seen = 0
+    while stack and seen < 2000:
+        part = stack.pop(0)
+        seen += 1
+        ctype = part.get_content_type()
+        if part.is_multipart():
+            if ctype.startswith("message/"):
+                continue
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack[0:0] = [c for c in children if isinstance(c, Message)]
+            continue
+        try:
+            disposition = part.get_content_disposition()
+        except Exception:  # noqa: BLE001
+            disposition = None
+        if disposition == "attachment":
+            continue
+        if ctype == "text/plain" and plain is None:
+            plain = part
+        elif ctype == "text/html" and markup is None:
+            markup = part
+    return plain, markup
