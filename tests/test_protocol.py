@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest

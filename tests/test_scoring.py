@@ -5,6 +5,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hankebot.core.evaluation import BidForScoring, Criterion, Grade, Level, ScoringRules
 from hankebot.core.scoring import (
@@ -298,3 +300,59 @@ def test_estonian_number_formatting():
     assert format_number(D("40")) == "40"
     assert format_number(D("12.50")) == "12,5"
     assert format_number(D("34.6666"), 2) == "34,67"
+
+
+# ---------------------------------------------------------------- input hygiene
+
+
+def test_floats_are_refused_ints_and_strings_coerced():
+    with pytest.raises(TypeError, match="float"):
+        BidForScoring("1", "a", "A", 1000.0, T0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="float"):
+        Criterion("price", "Hind", 40.0, "price", "seed")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a number"):
+        Grade("kolmkümmend", "", "", "", T0)  # type: ignore[arg-type]
+    c = Criterion("price", "Hind", 40, "price", "seed")  # type: ignore[arg-type]
+    assert type(c.weight) is D
+    b = BidForScoring("1", "a", "A", "1200.50", T0)  # type: ignore[arg-type]
+    assert b.price == D("1200.50") and type(b.price) is D
+
+
+def test_non_finite_price_is_pending_not_a_crash():
+    r = score_part([price_criterion()], [bid("A", "NaN"), bid("B", "Infinity", 1), bid("C", "1000", 2)])
+    assert [s.bid.bidder_name for s in r.ranked] == ["C"]
+    assert {s.bid.bidder_name for s in r.pending} == {"A", "B"}
+    assert all("ei ole positiivne arv" in s.missing[0] for s in r.pending)
+
+
+def test_mixed_naive_and_aware_receipt_times_do_not_crash():
+    naive = BidForScoring("n", "n", "N", D(1000), datetime(2026, 1, 12, 8, 0))
+    aware = BidForScoring("a", "a", "A", D(1000), T0)
+    r = score_part([price_criterion()], [naive, aware])
+    assert sorted(s.rank for s in r.ranked) == [1, 2]
+
+
+# ---------------------------------------------------------------- properties
+
+prices = st.decimals(min_value=D("0.01"), max_value=D("1000000"), places=2, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(prices, min_size=1, max_size=8), st.sampled_from(["seed", "ratio", "interpolation"]))
+def test_price_points_properties(ps, formula):
+    """Points lie in [0, weight]; the lowest price gets the full weight; cheaper never scores less."""
+    r = score_part([price_criterion(formula)], [bid(f"B{i}", p, i) for i, p in enumerate(ps)])
+    got = [(s.bid.price, s.scores[0].points) for s in r.ranked]
+    assert len(got) == len(ps) and not r.pending
+    low = min(ps)
+    for price, pts in got:
+        assert type(pts) is D and D(0) <= pts <= D(40)
+        if price == low:
+            assert pts == D("40.00")
+    for p1, s1 in got:
+        for p2, s2 in got:
+            if p1 < p2:
+                assert s1 >= s2
+    # ranks are 1..n and follow totals
+    assert [s.rank for s in r.ranked] == list(range(1, len(ps) + 1))
+    assert all(a.total >= b.total for a, b in zip(r.ranked, r.ranked[1:]))

@@ -7,13 +7,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Literal, Mapping
 
 CriterionKind = Literal["price", "graded"]
 PriceFormula = Literal["seed", "ratio", "interpolation"]
 RoundingMode = Literal["half_up", "half_even"]
 TieBreak = Literal["earliest_receipt", "quality_first"]
+
+
+def to_decimal(value: object, what: str) -> Decimal:
+    """Decimal from Decimal/int/str; floats are refused (they cannot hold 0,1 exactly)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{what} must be Decimal, int or str, not {type(value).__name__}")
+    if isinstance(value, (int, str)):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{what} is not a number: {value!r}") from None
+    raise TypeError(f"{what} must be Decimal, int or str, not {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,9 @@ class Level:
     points: Decimal
     name: str
     description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", to_decimal(self.points, "Level.points"))
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,10 @@ class Criterion:
     kind: CriterionKind
     formula: PriceFormula | None = None
     levels: tuple[Level, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weight", to_decimal(self.weight, "Criterion.weight"))
+        object.__setattr__(self, "levels", tuple(self.levels))
 
     def level_for(self, points: Decimal) -> Level | None:
         """The level whose points equal `points` (numerically), or None."""
@@ -71,6 +92,9 @@ class Grade:
     graded_by: str
     graded_at: datetime
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", to_decimal(self.points, "Grade.points"))
+
 
 @dataclass
 class BidForScoring:
@@ -91,6 +115,10 @@ class BidForScoring:
     excluded: bool = False
     exclusion_reason: str | None = None
     problems: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.price is not None:
+            self.price = to_decimal(self.price, "BidForScoring.price")
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,12 @@ class _Work:
 
 
 def _usable_price(bid: BidForScoring) -> bool:
-    return bid.price is not None and bid.price > 0
+    return bid.price is not None and bid.price.is_finite() and bid.price > 0
+
+
+def _receipt_key(bid: BidForScoring) -> float:
+    """Comparable receipt time even if aware and naive datetimes get mixed (naive = local time)."""
+    return bid.received_at.timestamp()
 
 
 def score_part(
@@ -213,8 +218,9 @@ def score_part(
             if c.kind == "price":
                 if bid.price is None:
                     missing.append(f"Hind puudub ({c.name})")
-                elif bid.price <= 0:
-                    missing.append(f"Hind ei ole positiivne: {format_eur(bid.price)} ({c.name})")
+                elif not _usable_price(bid):
+                    shown = format_eur(bid.price) if bid.price.is_finite() else str(bid.price)
+                    missing.append(f"Hind ei ole positiivne arv: {shown} ({c.name})")
                 else:
                     scores.append(price_points(c, bid.price, lowest, highest, len(priced), rules))
             else:
@@ -237,7 +243,7 @@ def score_part(
 
     def key(w: _Work):
         b = w.scored.bid
-        tail = (b.received_at, b.bidder_name, b.bid_id)
+        tail = (_receipt_key(b), b.bidder_name, b.bid_id)
         if rules.tie_break == "quality_first":
             return (-w.scored.total, -w.quality) + tail
         return (-w.scored.total,) + tail
@@ -246,7 +252,7 @@ def score_part(
     for i, w in enumerate(done, start=1):
         w.scored.rank = i
     _note_ties(done, rules)
-    pending.sort(key=lambda s: (s.bid.received_at, s.bid.bidder_name, s.bid.bid_id))
+    pending.sort(key=lambda s: (_receipt_key(s.bid), s.bid.bidder_name, s.bid.bid_id))
     return PartResult(
         part_no=part_no,
         part_name=part_name,

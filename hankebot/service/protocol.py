@@ -36,7 +36,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from hankebot.core.evaluation import BidForScoring, PartResult, ProtocolData, ScoredBid, ScoringRules
+from hankebot.core.evaluation import PartResult, ProtocolData, ScoredBid, ScoringRules
 from hankebot.core.scoring import (
     format_eur,
     format_number,
