@@ -356,3 +356,12 @@ def test_price_points_properties(ps, formula):
     # ranks are 1..n and follow totals
     assert [s.rank for s in r.ranked] == list(range(1, len(ps) + 1))
     assert all(a.total >= b.total for a, b in zip(r.ranked, r.ranked[1:]))
+
+
+def test_rules_are_validated():
+    with pytest.raises(ValueError, match="rounding"):
+        ScoringRules(2, "half_down")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tie_break"):
+        ScoringRules(2, "half_up", "random")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="rounding_places"):
+        ScoringRules(-1)

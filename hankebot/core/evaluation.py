@@ -81,6 +81,14 @@ class ScoringRules:
     rounding: RoundingMode = "half_up"
     tie_break: TieBreak = "earliest_receipt"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.rounding_places, int) or not 0 <= self.rounding_places <= 10:
+            raise ValueError(f"rounding_places must be an int 0..10, not {self.rounding_places!r}")
+        if self.rounding not in ("half_up", "half_even"):
+            raise ValueError(f"rounding must be 'half_up' or 'half_even', not {self.rounding!r}")
+        if self.tie_break not in ("earliest_receipt", "quality_first"):
+            raise ValueError(f"tie_break must be 'earliest_receipt' or 'quality_first', not {self.tie_break!r}")
+
 
 @dataclass(frozen=True)
 class Grade:
