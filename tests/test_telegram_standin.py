@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
 
 from hankebot.devstack.telegram_api import FakeTelegramAPI
@@ -295,3 +295,29 @@ async def test_json_body_is_accepted_like_the_real_api(api):
                                      content=json.dumps({"chat_id": CHAT, "text": "json"}),
                                      headers={"Content-Type": "application/json"})
     assert response.json()["result"]["text"] == "json"
+
+
+async def test_concurrent_get_updates_conflict(api, bot):
+    """Two bot instances polling at once: the older long poll is terminated with 409."""
+    first = asyncio.create_task(bot.get_updates(timeout=3, read_timeout=4))
+    await asyncio.wait_for(api.wait_until(lambda: api.requests_for("getUpdates")), 2)
+    async with make_bot(api) as second_instance:
+        assert await second_instance.get_updates(timeout=0) == ()
+    with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+        await first
+
+
+async def test_get_updates_refused_while_webhook_is_set(api, bot):
+    await bot.set_webhook("https://example.invalid/hook")
+    with pytest.raises(Conflict, match="webhook is active"):
+        await bot.get_updates(timeout=0)
+    await bot.delete_webhook()
+    assert await bot.get_updates(timeout=0) == ()
+
+
+async def test_user_document_can_be_downloaded(api, bot):
+    api.user_sends_document(CHAT, CHAT, b"PK\x03\x04 pakkumus", "Lisa 2 pakkumuse vorm.docx")
+    (update,) = await bot.get_updates(timeout=0)
+    assert update.message.document.file_name == "Lisa 2 pakkumuse vorm.docx"
+    file = await update.message.document.get_file()
+    assert bytes(await file.download_as_bytearray()) == b"PK\x03\x04 pakkumus"

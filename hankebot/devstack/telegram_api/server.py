@@ -246,26 +246,26 @@ class FakeTelegramAPI:
         """A user writes ``text`` in the chat; returns the Message (queued as an update)."""
         if not text or len(text) > MAX_TEXT:
             raise ValueError("a user message must have 1..4096 characters")
-        message = self._new_user_message(chat_id, user_id)
-        message["text"] = text
+        fields: dict[str, Any] = {"text": text}
         commands = [
             {"type": "bot_command", "offset": utf16_len(text[:m.start()]),
              "length": utf16_len(m.group(0))}
             for m in _COMMAND_RE.finditer(text)
         ]
         if commands:
-            message["entities"] = commands
+            fields["entities"] = commands
+        message = self._new_user_message(chat_id, user_id, fields)
         self._enqueue({"message": message})
         return message
 
     def user_sends_document(self, chat_id: int, user_id: int, data: bytes, file_name: str,
                             mime_type: str | None = None, caption: str | None = None) -> dict[str, Any]:
         """A user sends a document; the bot can fetch it via getFile + base_file_url."""
-        message = self._new_user_message(chat_id, user_id)
         stored = self._store_file(data, file_name, mime_type or mimetypes.guess_type(file_name)[0], "documents")
-        message["document"] = self._document_dict(stored)
+        fields: dict[str, Any] = {"document": self._document_dict(stored)}
         if caption:
-            message["caption"] = caption
+            fields["caption"] = caption
+        message = self._new_user_message(chat_id, user_id, fields)
         self._enqueue({"message": message})
         return message
 
@@ -392,11 +392,11 @@ class FakeTelegramAPI:
             self.add_user(user_id, first_name=f"Kasutaja {user_id}")
         return self._users[user_id]
 
-    def _new_user_message(self, chat_id: int, user_id: int) -> dict[str, Any]:
+    def _new_user_message(self, chat_id: int, user_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         if chat_id not in self._chats:
             raise ValueError(f"unknown chat {chat_id}: call add_chat first")
         message = {"message_id": self._take_message_id(chat_id), "from": self._user(user_id),
-                   "chat": self._chats[chat_id], "date": int(time.time())}
+                   "chat": self._chats[chat_id], "date": int(time.time()), **fields}
         self._remember(chat_id, message, from_bot=False, method="user")
         return copy.deepcopy(message)
 
@@ -693,6 +693,7 @@ class FakeTelegramAPI:
         allowed = get_json(params, "allowed_updates", "can't parse allowed updates JSON object")
         self._poll_generation += 1
         generation = self._poll_generation
+        self._notify()  # an older long poll ends with 409 Conflict, as on the real API
         self._confirm(offset)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
