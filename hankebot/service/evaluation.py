@@ -1,0 +1,220 @@
+"""Evaluation after the opening: price scores, the expert's grades, decisions on problem bids, results,
+and the protocol. Everything here refuses with `Sealed` before the opening time."""
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from hankebot.core import lifecycle
+from hankebot.core.evaluation import BidForScoring, Criterion, Grade as CoreGrade, Level, PartResult, ProtocolData, ScoringRules
+from hankebot.core.lifecycle import State
+from hankebot.core.scoring import score_part, validate_grade
+from hankebot.core.sealing import is_sealed, opening_time
+from hankebot.core.et_format import datetime_et
+from hankebot.service.config import ProcurementSettings
+from hankebot.service.context import Context
+from hankebot.service.notify import enqueue
+from hankebot.storage.tables import Grade, utcnow
+
+# problems that keep a bid out of the ranking until the expert accepts or rejects it
+BLOCKING = {"late_bid", "missing_form", "ambiguous_price", "missing_price", "implausible_price", "formula_not_evaluated",
+            "price_needs_manual_entry", "unreadable_cost_form", "unknown_sender", "not_invited_address",
+            "price_basis_mismatch", "part_unclear", "part_not_invited", "cost_form_part_unclear", "zip_bomb",
+            "attachment_too_large", "malformed_message", "form_reader_error", "unknown_procurement"}
+
+
+class Sealed(Exception):
+    def __init__(self, opens_at: datetime):
+        self.opens_at = opens_at
+        super().__init__(f"bids are sealed until {opens_at.isoformat()}")
+
+
+def criteria(ps: ProcurementSettings, part_no: int) -> list[Criterion]:
+    out = []
+    for c in ps.criteria_for(part_no):
+        out.append(Criterion(key=c.key, name=c.name, weight=c.weight, kind=c.kind, formula=c.formula,
+                             levels=tuple(Level(lv.points, lv.name, lv.description) for lv in c.levels)))
+    return out
+
+
+def rules(ps: ProcurementSettings) -> ScoringRules:
+    s = ps.scoring
+    return ScoringRules(rounding_places=s.rounding_places, rounding=s.rounding, tie_break=s.tie_break)
+
+
+def _guard(ctx: Context, p) -> None:
+    if is_sealed(ctx.now(), p.deadline, p.opening_delay_minutes):
+        raise Sealed(ctx.local(opening_time(p.deadline, p.opening_delay_minutes)))
+
+
+def blocking_problems(bid) -> list[dict]:
+    return [pr for pr in (bid.problems or []) if pr.get("code") in BLOCKING]
+
+
+def results(ctx: Context, proc_key: str) -> list[PartResult]:
+    ps = ctx.proc_settings(proc_key)
+    with ctx.uow() as uow:
+        repo = uow.repo
+        p = repo.procurement(ps.key)
+        _guard(ctx, p)
+        bids = repo.bids(p.id)
+        grades = repo.grades(b.id for b in bids)
+        bidders = {b.id: b for b in repo.bidders(p.id, active_only=False)}
+    by_bid: dict[int, dict[str, CoreGrade]] = {}
+    for g in grades:
+        by_bid.setdefault(g.bid_id, {})[g.criterion_key] = CoreGrade(g.points, g.level_name, g.justification, g.graded_by, g.graded_at)
+    out = []
+    parts = {pt.number: pt for pt in ps.parts}
+    numbers = sorted({pt.number for pt in ps.parts if pt.invited} | {b.part_no for b in bids if b.part_no in parts})
+    for n in numbers:
+        scoring = []
+        for b in (x for x in bids if x.part_no == n):
+            bd = bidders.get(b.bidder_id)
+            blocking = blocking_problems(b)
+            excluded, reason = False, None
+            if b.decision == "rejected":
+                excluded, reason = True, f"Tagasi lükatud: {b.decision_reason or ''}".strip()
+            elif blocking and b.decision != "accepted":
+                excluded = True
+                reason = "Ootab eksperdi otsust: " + "; ".join(pr["message"] for pr in blocking)
+            scoring.append(BidForScoring(bid_id=str(b.id), bidder_key=bd.key if bd else b.sender,
+                                         bidder_name=bd.name if bd else b.sender, price=b.price, received_at=b.received_at,
+                                         grades=by_bid.get(b.id, {}), excluded=excluded, exclusion_reason=reason,
+                                         problems=[pr["message"] for pr in (b.problems or [])]))
+        out.append(score_part(criteria(ps, n), scoring, rules(ps), part_no=n, part_name=parts[n].name))
+    return out
+
+
+def undecided(ctx: Context, proc_key: str) -> list:
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(proc_key)
+        return [b for b in uow.repo.bids(p.id) if blocking_problems(b) and b.decision == "none"]
+
+
+def grade_bid(ctx: Context, bid_id: int, criterion_key: str, points: Decimal, justification: str, actor: str) -> Grade:
+    if not justification or not justification.strip():
+        raise ValueError("Hinde põhjendus on kohustuslik.")
+    with ctx.uow() as uow:
+        repo = uow.repo
+        bid = repo.bid(bid_id)
+        if bid is None or bid.status != "active":
+            raise KeyError(f"no active bid #{bid_id}")
+        p = repo.procurement_by_id(bid.procurement_id)
+        _guard(ctx, p)
+        ps = ctx.proc_settings(p.key)
+        crit = next((c for c in criteria(ps, bid.part_no) if c.key == criterion_key), None)
+        if crit is None:
+            raise KeyError(f"no criterion {criterion_key!r} for part {bid.part_no}")
+        level = validate_grade(crit, Decimal(points))
+        g = repo.grade(bid.id, criterion_key) or Grade(bid_id=bid.id, criterion_key=criterion_key, points=level.points,
+                                                       level_name=level.name, justification="", graded_by=actor)
+        old = (str(g.points), g.justification) if g.id else None
+        g.points, g.level_name, g.justification, g.graded_by, g.graded_at = level.points, level.name, justification.strip(), actor, utcnow()
+        repo.s.add(g)
+        repo.audit(actor, "graded", p.id, bid_id=bid.id, criterion=criterion_key, points=level.points, previous=old)
+        if p.state == State.EVALUATED.value:
+            p.state = lifecycle.reopen_evaluation(State(p.state)).value
+            repo.s.add(p)
+        uow.commit()
+    refresh_state(ctx, p.key)
+    return g
+
+
+def decide_bid(ctx: Context, bid_id: int, accept: bool, reason: str, actor: str) -> None:
+    if not reason or not reason.strip():
+        raise ValueError("Otsuse põhjendus on kohustuslik.")
+    with ctx.uow() as uow:
+        repo = uow.repo
+        bid = repo.bid(bid_id)
+        if bid is None:
+            raise KeyError(f"no bid #{bid_id}")
+        p = repo.procurement_by_id(bid.procurement_id)
+        _guard(ctx, p)
+        bid.decision = "accepted" if accept else "rejected"
+        bid.decision_reason, bid.decided_by, bid.decided_at = reason.strip(), actor, utcnow()
+        repo.s.add(bid)
+        repo.audit(actor, "bid_accepted" if accept else "bid_rejected", p.id, bid_id=bid.id, reason=reason.strip())
+        if p.state == State.EVALUATED.value:
+            p.state = lifecycle.reopen_evaluation(State(p.state)).value
+            repo.s.add(p)
+        uow.commit()
+    refresh_state(ctx, p.key)
+
+
+def refresh_state(ctx: Context, proc_key: str) -> bool:
+    """Mark the procurement evaluated (and tell staff) once every admitted bid is fully scored and every
+    problem bid decided. Returns True when it is evaluated."""
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(proc_key)
+        if p.state != State.CLOSED.value or is_sealed(ctx.now(), p.deadline, p.opening_delay_minutes):
+            return p.state == State.EVALUATED.value
+    res = results(ctx, proc_key)
+    complete = all(not r.pending for r in res) and not undecided(ctx, proc_key) and any(r.ranked for r in res)
+    if not complete:
+        return False
+    with ctx.uow() as uow:
+        repo = uow.repo
+        p = repo.procurement(proc_key)
+        p.state = lifecycle.mark_evaluated(State(p.state), True).value
+        repo.s.add(p)
+        repo.audit("system", "evaluated", p.id)
+        lines = []
+        for r in res:
+            if r.ranked:
+                w = r.ranked[0]
+                lines.append(f"Osa {r.part_no}: 1. {html.escape(w.bid.bidder_name)} – {w.total} p")
+        enqueue(ctx, repo, "results_ready", f"🏁 Hanke {p.reference} tulemused on valmis.\n" + "\n".join(lines)
+                + "\nProtokoll: /protocol", f"results:{p.key}:{utcnow().isoformat(timespec='minutes')}", p.id)
+        uow.commit()
+    return True
+
+
+def protocol_data(ctx: Context, proc_key: str, prepared_by: str | None = None) -> ProtocolData:
+    ps = ctx.proc_settings(proc_key)
+    res = results(ctx, proc_key)
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(ps.key)
+        graders = sorted({g.graded_by for g in uow.repo.grades(b.id for b in uow.repo.bids(p.id))})
+    return ProtocolData(procurement_ref=ps.reference, title=ps.title, procurer_name=ps.procurer,
+                        deadline=ctx.local(p.deadline), generated_at=ctx.local(ctx.now()), parts=res, rules=rules(ps),
+                        graded_by=graders, prepared_by=prepared_by or ps.expert_name)
+
+
+def write_report(ctx: Context, proc_key: str, out_dir: Path | None = None, actor: str = "cli"):
+    from hankebot.service.protocol import write_protocol
+
+    data = protocol_data(ctx, proc_key)
+    out = Path(out_dir) if out_dir else ctx.cfg.data_dir / "protocols" / proc_key
+    files = write_protocol(data, out)
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(proc_key)
+        uow.repo.audit(actor, "protocol_written", p.id, xlsx=str(files.xlsx), pdf=str(files.pdf))
+        uow.commit()
+    return files
+
+
+def decide(ctx: Context, proc_key: str, actor: str) -> None:
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(proc_key)
+        p.state = lifecycle.decide(State(p.state)).value
+        uow.repo.s.add(p)
+        uow.repo.audit(actor, "decided", p.id)
+        uow.commit()
+
+
+def format_results(ctx: Context, res: list[PartResult]) -> str:
+    """Plain text ranking for the CLI and the demo."""
+    lines = []
+    for r in res:
+        lines.append(f"Osa {r.part_no}: {r.part_name}")
+        for s in r.ranked:
+            pr = next((c.points for c in s.scores if c.criterion_key == "price"), None)
+            lines.append(f"  {s.rank}. {s.bid.bidder_name:<32} hind {s.bid.price} €  hinnapunktid {pr}  kokku {s.total}"
+                         + (f"  ({s.tie_note})" if s.tie_note else ""))
+        for s in r.pending:
+            lines.append(f"  –  {s.bid.bidder_name:<32} hindamata: {', '.join(s.missing)}")
+        for b in r.excluded:
+            lines.append(f"  ✗  {b.bidder_name:<32} {b.exclusion_reason}")
+    return "\n".join(lines)

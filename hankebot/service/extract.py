@@ -1,0 +1,229 @@
+"""Everything Hankebot can tell about one message, without storing anything.
+
+Used by the ingest pipeline (which then stores bids and notifies) and by `hankebot inspect` (an admin
+debugging a message). Never raises on bad input: problems are collected instead."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Mapping
+
+from hankebot.core.classify import Classification, MessageFacts, classify
+from hankebot.core.lifecycle import is_late
+from hankebot.core.matching import BidderMatch, detect_parts, match_bidder, match_procurement
+from hankebot.core.models import FormKind, FormSpec, MessageKind, PriceReading
+from hankebot.core.problems import Problem
+from hankebot.mailer.attachments import Attachment, AttachmentLimits
+from hankebot.mailer.mime import ParsedMessage, parse_message
+from hankebot.service.config import LoadedConfig, ProcurementSettings
+
+MB = 1024 * 1024
+
+
+@dataclass
+class FoundForm:
+    spec: FormSpec
+    attachment: Attachment
+
+
+@dataclass
+class PartBid:
+    part_no: int
+    price: Decimal | None
+    basis: str | None
+    cost_form: str | None  # attachment path the price came from
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Extraction:
+    parsed: ParsedMessage
+    classification: Classification
+    procurement: ProcurementSettings | None
+    bidder: BidderMatch | None
+    received_at: datetime | None
+    late: bool | None
+    forms: list[FoundForm] = field(default_factory=list)
+    missing_forms: list[FormSpec] = field(default_factory=list)
+    parts: list[PartBid] = field(default_factory=list)
+    offer: dict = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def kind(self) -> MessageKind:
+        return self.classification.kind
+
+    def to_json(self) -> dict:
+        p = self.parsed
+        return {
+            "kind": self.kind.value,
+            "reasons": self.classification.reasons,
+            "sender": p.from_addr,
+            "sender_name": p.from_name,
+            "subject": p.subject,
+            "message_id": p.message_id,
+            "bidder": self.bidder.bidder_key if self.bidder and self.bidder.how == "address" else None,
+            "bidder_match": None if self.bidder is None else {"key": self.bidder.bidder_key, "how": self.bidder.how},
+            "procurement": self.procurement.key if self.procurement else None,
+            "parts": [x.part_no for x in self.parts],
+            "received_at": self.received_at.isoformat() if self.received_at else None,
+            "late": self.late,
+            "attachments": [{"path": a.path, "content_type": a.content_type, "size": a.size, "sha256": a.sha256} for a in p.attachments],
+            "forms_found": [{"form": f.spec.key, "title": f.spec.title, "file": f.attachment.path} for f in self.forms],
+            "missing_forms": [f.key for f in self.missing_forms],
+            "price": {str(x.part_no): {"price": str(x.price) if x.price is not None else None, "basis": x.basis,
+                                       "file": x.cost_form} for x in self.parts},
+            "offer": self.offer,
+            "signatures": [{"container": s.container, "signer": s.signer_name, "code": s.signer_code, "status": s.status}
+                           for s in p.signatures],
+            "bounce": None if p.bounce is None else {"failed_recipients": p.bounce.failed_recipients,
+                                                     "status": p.bounce.status_codes, "diagnostic": p.bounce.diagnostic,
+                                                     "original_message_id": p.bounce.original_message_id},
+            "problems": [pr.as_dict() for pr in self.all_problems()],
+        }
+
+    def all_problems(self) -> list[Problem]:
+        out, seen = [], set()
+        for pr in [*self.parsed.problems, *self.problems, *(q for x in self.parts for q in x.problems)]:
+            if (pr.code, pr.message) not in seen:
+                seen.add((pr.code, pr.message))
+                out.append(pr)
+        return out
+
+
+def limits_from(cfg: LoadedConfig) -> AttachmentLimits:
+    a = cfg.settings.attachments
+    return AttachmentLimits(max_total_bytes=int(a.max_total_mb * MB), max_file_bytes=int(a.max_file_mb * MB),
+                            max_depth=a.max_depth, max_ratio=a.max_ratio, max_files=a.max_files)
+
+
+def extract(
+    cfg: LoadedConfig,
+    raw: bytes,
+    received_at: datetime | None,
+    invitations: Mapping[str, str] | None = None,
+    deadlines: Mapping[str, datetime] | None = None,
+) -> Extraction:
+    """`invitations`: our outgoing Message-IDs -> procurement key; `deadlines`: procurement key -> the
+    deadline in force (the database's, which may have been extended); config's deadline otherwise."""
+    from hankebot.mailer.forms.recognize import missing_forms, recognize_form
+
+    parsed = parse_message(raw, limits_from(cfg))
+    procs = cfg.settings.procurements
+    problems: list[Problem] = []
+
+    # which procurement: reply threading, then reference/title, then the sender being invited to exactly one
+    key = match_procurement(parsed.in_reply_to, parsed.references, parsed.subject, parsed.text,
+                            invitations or {}, [(p.key, p.reference, p.title) for p in procs])
+    if key is None and parsed.bounce and parsed.bounce.original_message_id and invitations:
+        key = invitations.get(parsed.bounce.original_message_id)
+    proc = next((p for p in procs if p.key == key), None)
+    if proc is None:
+        hits = [p for p in procs if any(b.email == parsed.from_addr for b in p.bidders)]
+        if len(hits) == 1:
+            proc = hits[0]
+        elif len(procs) == 1:
+            proc = procs[0]
+
+    specs = proc.form_specs() if proc else []
+    forms: list[FoundForm] = []
+    for att in parsed.attachments:
+        try:
+            spec = recognize_form(att.data, att.filename, specs) if specs else None
+        except Exception as e:  # a reader bug must not lose the message
+            spec = None
+            problems.append(Problem("form_reader_error", f"Faili {att.path} ei õnnestunud lugeda: {type(e).__name__}"))
+        if spec is not None:
+            forms.append(FoundForm(spec, att))
+
+    facts = MessageFacts(subject=parsed.subject, text=parsed.text, from_addr=parsed.from_addr,
+                         headers=parsed.loop_headers, has_bounce=parsed.bounce is not None,
+                         attachment_names=tuple(a.filename for a in parsed.attachments),
+                         has_form_attachments=bool(forms))
+    cls = classify(facts)
+
+    bidder = None
+    if proc is not None and cls.kind not in (MessageKind.BOUNCE, MessageKind.AUTO_REPLY):
+        bidder = match_bidder(parsed.from_addr, [(b.key, b.email) for b in proc.bidders])
+        if bidder.problem:
+            problems.append(bidder.problem)
+    elif proc is not None and cls.kind == MessageKind.BOUNCE and parsed.bounce:
+        for r in parsed.bounce.failed_recipients:
+            m = match_bidder(r, [(b.key, b.email) for b in proc.bidders])
+            if m.how == "address":
+                bidder = m
+                break
+    if proc is None and cls.kind in (MessageKind.BID, MessageKind.QUESTION, MessageKind.DECLINE):
+        problems.append(Problem("unknown_procurement", "Ei õnnestunud kindlaks teha, millise hanke kohta kiri on."))
+
+    late = None
+    if proc is not None and received_at is not None:
+        deadline = (deadlines or {}).get(proc.key) or proc.deadline_at(cfg.tz)
+        late = is_late(received_at, deadline)
+
+    ex = Extraction(parsed, cls, proc, bidder, received_at, late, forms, problems=problems)
+    if proc is None or cls.kind != MessageKind.BID:
+        return ex
+
+    ex.missing_forms = list(missing_forms([f.spec for f in forms], specs))
+    for f in ex.missing_forms:
+        problems.append(Problem("missing_form", f"Puudub vorm: {f.title}"))
+    if late:
+        problems.append(Problem("late_bid", "Pakkumus saabus pärast tähtaega (serveri vastuvõtuaja järgi)."))
+
+    offer = next((f for f in forms if f.spec.kind == FormKind.OFFER), None)
+    offer_parts: list[int] = []
+    if offer is not None:
+        from hankebot.mailer.forms.offer_form import read_offer_form
+
+        try:
+            reading = read_offer_form(offer.attachment.data, offer.attachment.filename)
+            ex.offer = {"file": offer.attachment.path, "bidder_name": reading.bidder_name,
+                        "registry_code": reading.registry_code, "parts": reading.parts, "trainers": reading.trainers,
+                        "materials": reading.materials, "methods": reading.methods}
+            offer_parts = list(reading.parts)
+            problems.extend(reading.problems)
+        except Exception as e:
+            problems.append(Problem("form_reader_error", f"Pakkumuse vormi ei õnnestunud lugeda: {type(e).__name__}"))
+
+    configured = {p.number for p in proc.parts}
+    invited = [p.number for p in proc.parts if p.invited]
+    parts = [n for n in detect_parts(parsed.text, parsed.subject) if n in configured] or \
+            [n for n in offer_parts if n in configured]
+    if not parts:
+        bs = next((b for b in proc.bidders if bidder and b.key == bidder.bidder_key), None)
+        parts = proc.invited_parts(bs) if bs else invited
+        if len(parts) != 1:
+            problems.append(Problem("part_unclear", "Pakkumusest ei selgu, millisele hanke osale see on esitatud."))
+            parts = parts[:1] or invited[:1]
+    for n in parts:
+        if n not in invited:
+            problems.append(Problem("part_not_invited", f"Pakkumus on esitatud osale {n}, mille kohta kutset ei saadetud."))
+
+    cost_forms = [f for f in forms if f.spec.kind == FormKind.COST]
+    for n in sorted(set(parts)):
+        pb = PartBid(n, None, None, None)
+        chosen = cost_forms[0] if len(cost_forms) == 1 else next(
+            (f for f in cost_forms if n in detect_parts(f.attachment.filename, "")), None)
+        if chosen is None and cost_forms:
+            pb.problems.append(Problem("cost_form_part_unclear",
+                                       f"Mitu maksumuse vormi: ei selgu, milline kuulub osale {n}. Kontrolli käsitsi."))
+        if chosen is not None:
+            from hankebot.mailer.forms.cost_form import read_cost_form
+
+            try:
+                reading: PriceReading = read_cost_form(chosen.attachment.data, chosen.attachment.filename, chosen.spec.cost)
+                pb.price, pb.basis, pb.cost_form = reading.price, reading.basis.value if reading.basis else None, chosen.attachment.path
+                pb.problems.extend(reading.problems)
+            except Exception as e:
+                pb.problems.append(Problem("form_reader_error", f"Maksumuse vormi ei õnnestunud lugeda: {type(e).__name__}"))
+        bs = next((b for b in proc.bidders if bidder and b.key == bidder.bidder_key), None)
+        if bs is not None and pb.basis is not None:
+            expect = "natural_total" if bs.person_type.value == "natural" else "legal_with_vat"
+            if pb.basis != expect:
+                pb.problems.append(Problem("price_basis_mismatch",
+                                           f"Pakkuja on konfiguratsioonis {'füüsiline' if expect == 'natural_total' else 'juriidiline'} isik, "
+                                           f"kuid hind on teise isikutüübi lehel."))
+        ex.parts.append(pb)
+    return ex

@@ -1,0 +1,226 @@
+"""Inbound pipeline: store first, then process, exactly once.
+
+1. `store_raw`: the raw bytes go to the content-addressed store (fsync'd), then one transaction inserts the
+   InboundMessage row (unique per folder/UIDVALIDITY/UID) and advances the IMAP checkpoint. If storing fails
+   (disk full), nothing is committed and the checkpoint stays: the message is fetched again later.
+2. `process_message`: one transaction turns a stored row into bids, notifications and a 'processed' state.
+   A crash before its commit leaves the row 'stored', and `process_pending` redoes it at start: every
+   message is processed exactly once. Byte-identical copies and re-deliveries (same Message-ID) become
+   'duplicate'; our own outgoing copies 'own_copy'. A message that fails is 'quarantined' with its error,
+   staff are told, and the rest go on."""
+from __future__ import annotations
+
+import html
+import logging
+import traceback
+from datetime import datetime
+
+from hankebot.core.et_format import datetime_et, time_et
+from hankebot.core.models import MessageKind
+from hankebot.core.sealing import is_sealed
+from hankebot.service.context import Context
+from hankebot.service.extract import Extraction, extract
+from hankebot.service.notify import enqueue
+from hankebot.storage.tables import Bid, InboundMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def store_raw(ctx: Context, folder: str, uidvalidity: int, uid: int, raw: bytes, received_at: datetime) -> int | None:
+    """Store one fetched message; returns its row id (None when this UID was stored before)."""
+    with ctx.uow() as uow:
+        repo = uow.repo
+        if repo.inbound_by_uid(folder, uidvalidity, uid) is not None:
+            repo.set_checkpoint(folder, uidvalidity, uid)
+            uow.commit()
+            return None
+    sha, rel = ctx.raw.put(raw)  # OSError propagates: nothing committed, checkpoint not advanced
+    with ctx.uow() as uow:
+        repo = uow.repo
+        row = repo.add(InboundMessage(folder=folder, uidvalidity=uidvalidity, uid=uid, sha256=sha, raw_path=rel,
+                                      size=len(raw), received_at=received_at, message_id=_quick_message_id(raw)))
+        repo.set_checkpoint(folder, uidvalidity, uid)
+        uow.commit()
+        return row.id
+
+
+def _quick_message_id(raw: bytes) -> str | None:
+    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    for line in head.splitlines():
+        if line[:11].lower() == b"message-id:":
+            v = line[11:].strip().decode("ascii", "replace")
+            return v[:998] or None
+    return None
+
+
+def process_pending(ctx: Context, limit: int | None = None) -> int:
+    """Process every stored-but-unprocessed message in arrival order. Returns how many were handled."""
+    done = 0
+    while True:
+        with ctx.uow() as uow:
+            ids = [m.id for m in uow.repo.inbound_pending(limit=200)]
+        if not ids:
+            return done
+        for mid in ids:
+            process_message(ctx, mid)
+            done += 1
+            if limit is not None and done >= limit:
+                return done
+
+
+def process_message(ctx: Context, inbound_id: int) -> str:
+    """Returns the final state. Never raises for a bad message (it is quarantined)."""
+    try:
+        return _process(ctx, inbound_id)
+    except Exception as e:  # quarantine: keep the message, tell staff, go on
+        log.exception("message %s quarantined", inbound_id)
+        err = f"{type(e).__name__}: {e}"
+        with ctx.uow() as uow:
+            repo = uow.repo
+            row = repo.inbound(inbound_id)
+            if row is None or row.state != "stored":
+                return row.state if row else "missing"
+            row.state, row.error, row.attempts = "quarantined", err + "\n" + traceback.format_exc(limit=5), row.attempts + 1
+            row.processed_at = utcnow()
+            repo.s.add(row)
+            repo.audit("system", "quarantined", row.procurement_id, inbound_id=row.id, error=err)
+            enqueue(ctx, repo, "quarantined",
+                    f"⚠️ Kirja #{row.id} töötlemine ebaõnnestus ja see pandi karantiini: {html.escape(err[:300])}. "
+                    f"Kiri on alles; vaata `hankebot inspect`.", f"quarantined:{row.id}")
+            uow.commit()
+        return "quarantined"
+
+
+def _process(ctx: Context, inbound_id: int) -> str:
+    with ctx.uow() as uow:
+        repo = uow.repo
+        row = repo.inbound(inbound_id)
+        if row is None or row.state != "stored":
+            return row.state if row else "missing"
+        raw = ctx.raw.get(row.raw_path)
+        own = repo.outbound_message_ids()
+        deadlines = {p.key: p.deadline for p in repo.procurements()}
+        ex = extract(ctx.cfg, raw, row.received_at, invitations={m: _key_of(repo, pid) for m, pid in own.items()},
+                     deadlines=deadlines)
+        p = ex.parsed
+        row.message_id = p.message_id or row.message_id
+        row.sender, row.subject, row.kind = p.from_addr, p.subject[:2000], ex.kind.value
+        row.summary = {k: v for k, v in ex.to_json().items() if k not in ("offer",)}
+        row.problems = [pr.as_dict() for pr in ex.all_problems()]
+        row.processed_at = utcnow()
+        if p.message_id and p.message_id in own:
+            row.state = "own_copy"
+            repo.s.add(row)
+            uow.commit()
+            return row.state
+        twin = repo.first_processed_twin(row.sha256, row.message_id, row.id)
+        if twin is not None:
+            row.state, row.duplicate_of = "duplicate", twin.id
+            repo.s.add(row)
+            repo.audit("system", "duplicate", twin.procurement_id, inbound_id=row.id, duplicate_of=twin.id)
+            uow.commit()
+            return row.state
+        proc = repo.procurement(ex.procurement.key) if ex.procurement else None
+        row.procurement_id = proc.id if proc else None
+        bidder = None
+        if proc and ex.bidder and ex.bidder.bidder_key:
+            bidder = next((b for b in repo.bidders(proc.id, active_only=False) if b.key == ex.bidder.bidder_key), None)
+        row.bidder_id = bidder.id if bidder else None
+        row.late = ex.late
+        row.state = "processed"
+        repo.s.add(row)
+        repo.s.flush()
+        _record(ctx, repo, row, ex, proc, bidder)
+        repo.audit("system", "processed", row.procurement_id, inbound_id=row.id, kind=row.kind)
+        uow.commit()
+    if ex.kind in (MessageKind.BID, MessageKind.QUESTION) and ex.procurement is not None and ex.procurement.receipts:
+        _receipt_later(ctx, row, ex)
+    return "processed"
+
+
+def _key_of(repo, pid: int) -> str:
+    p = repo.procurement_by_id(pid)
+    return p.key if p else ""
+
+
+def _who(ex: Extraction, bidder) -> str:
+    name = bidder.name if bidder else (ex.parsed.from_name or ex.parsed.from_addr)
+    return html.escape(name or "tundmatu saatja")
+
+
+def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidder) -> None:
+    p = ex.parsed
+    who = _who(ex, bidder)
+    ref = html.escape(proc.reference) if proc else "?"
+    when = time_et(ctx.local(row.received_at))
+    key = f"in:{row.id}"
+    pid = proc.id if proc else None
+    if ex.kind == MessageKind.BID and proc is not None:
+        sealed = is_sealed(ctx.now(), proc.deadline, proc.opening_delay_minutes)
+        lines = []
+        for pb in ex.parts:
+            bid = Bid(procurement_id=proc.id, bidder_id=bidder.id if bidder else None, sender=p.from_addr,
+                      part_no=pb.part_no, inbound_message_id=row.id, received_at=row.received_at, late=bool(ex.late),
+                      price=pb.price, price_basis=pb.basis, forms_found=[f.spec.key for f in ex.forms],
+                      missing_forms=[f.key for f in ex.missing_forms],
+                      problems=[pr.as_dict() for pr in [*ex.parsed.problems, *ex.problems, *pb.problems]],
+                      offer=ex.offer)
+            if not ex.late:
+                prev = repo.active_bid_of(proc.id, pb.part_no, bid.bidder_id, p.from_addr)
+                repo.add(bid)
+                if prev is not None and prev.received_at <= bid.received_at and not prev.late:
+                    prev.status, prev.superseded_by = "superseded", bid.id
+                    repo.s.add(prev)
+                    repo.audit("system", "bid_superseded", proc.id, old_bid=prev.id, new_bid=bid.id)
+                    lines.append(f"asendab varasema pakkumuse #{prev.id}")
+            else:
+                repo.add(bid)
+            price = ""
+            if not sealed and pb.price is not None:
+                price = f", hind {pb.price} €"
+            lines.append(f"osa {pb.part_no}{price}")
+        missing = ", ".join(html.escape(f.title) for f in ex.missing_forms)
+        probs = [pr for pr in ex.all_problems() if pr.code not in ("missing_form", "late_bid")]
+        text = (f"{'⏰ HILINENUD pakkumus' if ex.late else '📥 Uus pakkumus'} hankes {ref}: <b>{who}</b> kell {when} "
+                f"({'; '.join(lines)}).")
+        if missing:
+            text += f"\n❗ Puudu: {missing}"
+        if probs:
+            text += "\n⚠️ " + "; ".join(html.escape(pr.message) for pr in probs[:5])
+        enqueue(ctx, repo, "late_bid" if ex.late else "new_bid", text, key, pid)
+    elif ex.kind == MessageKind.DECLINE:
+        enqueue(ctx, repo, "decline", f"🙅 {who} loobus pakkumuse esitamisest hankes {ref}.", key, pid)
+    elif ex.kind == MessageKind.QUESTION:
+        body = html.escape(_excerpt(ex))
+        enqueue(ctx, repo, "question", f"❓ Küsimus hankes {ref} – <b>{who}</b>:\n<i>{body}</i>", key, pid,
+                payload={"question_inbound_id": row.id})
+    elif ex.kind == MessageKind.AUTO_REPLY:
+        enqueue(ctx, repo, "auto_reply", f"🤖 Automaatne vastus: {who} ({html.escape(p.subject[:100])})", key, pid, quiet=True)
+    elif ex.kind == MessageKind.BOUNCE:
+        b = p.bounce
+        rcpts = ", ".join(html.escape(r) for r in (b.failed_recipients if b else [])) or "?"
+        diag = html.escape((b.diagnostic if b else "")[:300])
+        enqueue(ctx, repo, "bounce", f"📭 Kiri ei jõudnud kohale ({ref}): {rcpts}\n{diag}", key, pid)
+    else:
+        enqueue(ctx, repo, "other", f"✉️ Muu kiri ({ref}): {who} – {html.escape(p.subject[:120])}", key, pid)
+    if ex.bidder is not None and ex.bidder.how == "unknown" and ex.kind not in (MessageKind.AUTO_REPLY, MessageKind.BOUNCE):
+        enqueue(ctx, repo, "unknown_sender",
+                f"🕵️ Tundmatu saatja {html.escape(p.from_addr)} ({ref}): {html.escape(p.subject[:100])}. Kiri on salvestatud.",
+                key + ":unknown", pid)
+    elif ex.bidder is not None and ex.bidder.how == "domain":
+        enqueue(ctx, repo, "not_invited_address",
+                f"⚠️ {html.escape(p.from_addr)} ei ole kutsutud aadress, kuid domeen kuulub pakkujale {who} ({ref}).",
+                key + ":domain", pid)
+
+
+def _excerpt(ex: Extraction, n: int = 600) -> str:
+    from hankebot.core.classify import strip_quoted
+
+    t = strip_quoted(ex.parsed.text).strip()
+    return t[:n] + ("…" if len(t) > n else "")
+
+
+def _receipt_later(ctx: Context, row: InboundMessage, ex: Extraction) -> None:
+    """A receipt to the sender: "your message of 14:32 was received, with these files". Sent by the
+    outbound module; its own guards refuse auto-replies, bounces and no-reply senders."""
+    ctx.emit("receipt_due", inbound_id=row.id, files=[a.filename for a in ex.parsed.attachments])
