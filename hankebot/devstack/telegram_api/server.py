@@ -11,6 +11,7 @@ import asyncio
 import copy
 import io
 import json
+import logging
 import mimetypes
 import re
 import time
@@ -40,6 +41,7 @@ from hankebot.devstack.telegram_api.validation import (
     validate_reply_markup,
 )
 
+_LOG = logging.getLogger(__name__)
 DEFAULT_TOKEN = "123456789:AAHankebotStandInTokenForLocalTests00"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -120,6 +122,7 @@ class FakeTelegramAPI:
         self.faults = FaultPlan()
         self.flood: FloodControl | None = None
         self.closed_by_bot = False
+        self.internal_errors: list[str] = []
         self._chats: dict[int, dict[str, Any]] = {}
         self._users: dict[int, dict[str, Any]] = {}
         self._blocked: set[int] = set()
@@ -510,6 +513,10 @@ class FakeTelegramAPI:
             result = await handler(record.params, record.files)
         except ApiError as err:
             return self._answer(record, err)
+        except Exception as err:  # noqa: BLE001 - a stand-in bug must not look like a hang
+            _LOG.exception("stand-in failed on %s", method)
+            self.internal_errors.append(f"{method}: {err!r}")
+            return self._answer(record, ApiError(500, "Internal Server Error"))
         if fault is not None:
             return self._fault_response(record, fault, request)
         return self._answer(record, result)
@@ -603,9 +610,7 @@ class FakeTelegramAPI:
         parse_mode = get_str(params, "parse_mode")
         explicit = get_json(params, entities_key, f"can't parse {entities_key} JSON object")
         if explicit is not None and not parse_mode:
-            if not isinstance(explicit, list):
-                raise bad_request(f"field \"{entities_key}\" must be an Array")
-            return strip_text(raw, explicit)
+            return strip_text(raw, _checked_entities(explicit, entities_key, utf16_len(raw)))
         try:
             text, entities = parse_text(raw, parse_mode, strict_ampersand=self.strict_ampersand)
         except EntityParseError as err:
@@ -638,8 +643,11 @@ class FakeTelegramAPI:
         reply = get_json(params, "reply_parameters", "can't parse reply parameters JSON object")
         message_id = None
         allow_missing = get_bool(params, "allow_sending_without_reply")
+        if reply is not None and not isinstance(reply, dict):
+            raise bad_request("can't parse reply parameters JSON object")
         if isinstance(reply, dict):
-            message_id = reply.get("message_id")
+            message_id = get_int(reply, "message_id", required=True,
+                                 missing="message to be replied not found")
             allow_missing = allow_missing or bool(reply.get("allow_sending_without_reply"))
         elif params.get("reply_to_message_id") is not None:
             message_id = get_int(params, "reply_to_message_id")
@@ -910,6 +918,25 @@ class FakeTelegramAPI:
     async def _close(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
         self.closed_by_bot = True
         return True
+
+
+def _checked_entities(entities: Any, key: str, text_length: int) -> list[dict[str, Any]]:
+    """Validate explicitly given MessageEntity objects (used when no parse_mode is set)."""
+    if not isinstance(entities, list):
+        raise bad_request(f'field "{key}" must be an Array')
+    checked = []
+    for entity in entities:
+        if not isinstance(entity, dict):
+            raise bad_request("can't parse MessageEntity: MessageEntity must be an Object")
+        for name in ("offset", "length"):
+            if not isinstance(entity.get(name), int) or isinstance(entity.get(name), bool) or entity[name] < 0:
+                raise bad_request(f'can\'t parse MessageEntity: Field "{name}" must be of type Integer')
+        if not isinstance(entity.get("type"), str):
+            raise bad_request('can\'t parse MessageEntity: Field "type" must be of type String')
+        if entity["offset"] + entity["length"] > text_length:
+            raise bad_request("can't parse entities: entity beyond end of text")
+        checked.append(entity)
+    return checked
 
 
 def _image_size(data: bytes) -> tuple[int, int]:
