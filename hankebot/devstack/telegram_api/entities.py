@@ -93,8 +93,6 @@ def parse_html(source: str, *, strict_ampersand: bool = True) -> tuple[str, list
                 raise EntityParseError(
                     f'Unescaped "&" at byte offset {_byte_offset(source, i)}; use "&amp;"'
                 )
-        if c == ">" and strict_ampersand:
-            pass  # a bare '>' is accepted by the real API too
         if c != "<":
             emit(c)
             i += 1

@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -539,11 +540,9 @@ class FakeTelegramAPI:
                 429, fault.description or f"Too Many Requests: retry after {fault.retry_after}",
                 {"retry_after": fault.retry_after}))
         if fault.status in (502, 503, 504):
-            from http import HTTPStatus
             record.status = fault.status
             page = _NGINX_PAGE.format(code=fault.status, phrase=HTTPStatus(fault.status).phrase)
             return web.Response(status=fault.status, text=page, content_type="text/html")
-        from http import HTTPStatus
         try:
             phrase = HTTPStatus(fault.status).phrase
         except ValueError:
