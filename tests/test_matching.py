@@ -1,0 +1,79 @@
+"""match_bidder, match_procurement, detect_parts."""
+from __future__ import annotations
+
+import pytest
+
+from hankebot.core.matching import detect_parts, match_bidder, match_procurement
+from hankebot.devstack import sample_mail as sm
+
+INVITED = [("b1", "mari@koolitus.ee"), ("b1", "info@koolitus.ee"), ("b2", "jaan.tamm@gmail.com"),
+           ("b3", "kati@firma.ee"), ("b4", "peeter@firma.ee"), ("b5", "anu@mail.ee")]
+
+
+def test_exact_address_case_insensitive_and_plus_tag():
+    assert match_bidder("Mari@Koolitus.EE", INVITED).how == "address"
+    m = match_bidder("<mari+hange@koolitus.ee>", INVITED)
+    assert (m.bidder_key, m.how, m.problem) == ("b1", "address", None)
+    assert match_bidder("jaan.tamm@gmail.com", INVITED).bidder_key == "b2"
+
+
+def test_same_domain_one_bidder():
+    m = match_bidder("raamatupidaja@koolitus.ee", INVITED)
+    assert (m.bidder_key, m.how) == ("b1", "domain")
+    assert m.problem.code == "not_invited_address" and "koolitus.ee" in m.problem.message
+
+
+def test_domain_shared_by_two_bidders_is_unknown():
+    m = match_bidder("boss@firma.ee", INVITED)
+    assert (m.bidder_key, m.how, m.problem.code) == (None, "unknown", "unknown_sender")
+
+
+@pytest.mark.parametrize("sender", ["someone@gmail.com", "x@mail.ee", "y@hot.ee", "z@outlook.com"])
+def test_free_mail_never_matches_by_domain(sender):
+    m = match_bidder(sender, INVITED)
+    assert (m.bidder_key, m.how, m.problem.code) == (None, "unknown", "unknown_sender")
+
+
+def test_unknown_and_empty_sender():
+    assert match_bidder("", INVITED).problem.code == "unknown_sender"
+    assert match_bidder("x@muu.ee", []).how == "unknown"
+
+
+PROCS = [("p1", "302834", "Kõrge abivajadusega ja riskikäitumisega laste ja noortega töötavate spetsialistide "
+          "baaskoolitused"), ("p2", "299001", "Peretoetaja kompetentsimudeli rakendamise koolitus")]
+INVS = {"<inv-302834-1@ska.ee>": "p1", "<inv-299001-1@ska.ee>": "p2"}
+
+
+def test_procurement_by_in_reply_to_and_references():
+    assert match_procurement("<inv-299001-1@ska.ee>", [], "Re: 302834", "", INVS, PROCS) == "p2"
+    assert match_procurement(None, ["<other@x>", "inv-302834-1@ska.ee"], "", "", INVS, PROCS) == "p1"
+
+
+def test_procurement_by_reference_or_title():
+    assert match_procurement(None, [], "Pakkumus hankele 302834", "", INVS, PROCS) == "p1"
+    assert match_procurement(None, [], "Pakkumus 3028345", "", INVS, PROCS) is None  # no partial numbers
+    assert match_procurement(None, [], sm.INVITATION_SUBJECT, "", INVS, PROCS) == "p1"
+    assert match_procurement(None, [], "pakkumus", "Viitenumber 299001, lisatud vormid", INVS, PROCS) == "p2"
+    assert match_procurement(None, [], "Küsimus", "kas toitlustus on hinnas?", INVS, PROCS) is None
+    assert match_procurement(None, [], "302834 ja 299001", "", INVS, PROCS) is None  # ambiguous
+
+
+@pytest.mark.parametrize("text,subject,expected", [
+    ("Esitame pakkumuse OSA 2 kohta.", "", [2]),
+    ("Pakkumus osa II", "", [2]),
+    ("", "Pakkumus: II moodul", [2]),
+    ("Esitame pakkumuse 2. moodulile ja 5. moodulile.", "", [2, 5]),
+    ("Our bid for module 3", "", [3]),
+    ("Pakkume osadele 1, 3 ja 7.", "", [1, 3, 7]),
+    ("Pakkumus osad 1-3", "", [1, 2, 3]),
+    ("VII moodul ja IV moodul", "", [4, 7]),
+    ("Tere, saadame pakkumuse.", "", []),
+    ("Lisa 2 ja Lisa 3 on manuses.", "", []),
+])
+def test_detect_parts(text, subject, expected):
+    assert detect_parts(text, subject) == expected
+
+
+def test_detect_parts_ignores_quoted_invitation():
+    text = "Tere, esitame pakkumuse OSA 4 kohta.\n\n" + sm.quoted_invitation("gmail")  # quote names II moodul
+    assert detect_parts(text, "") == [4]
