@@ -1,0 +1,396 @@
+"""The `hankebot` command line. Exit codes scripts can trust:
+0 done; 1 refused or failed (pre-flight errors, a send failure, a lifecycle rule); 2 usage or config error;
+3 sealed (asked for prices or scores before the opening)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_SEALED = 0, 1, 2, 3
+
+
+def _config_path(args) -> Path:
+    return Path(args.config or os.environ.get("HANKEBOT_CONFIG") or "config.toml")
+
+
+def _ctx(args):
+    from hankebot.service.config import load_config
+    from hankebot.service.context import open_context
+
+    return open_context(load_config(_config_path(args)))
+
+
+def _proc(ctx, key: str) -> str:
+    return ctx.proc_settings(key).key
+
+
+def cmd_check_config(args) -> int:
+    from hankebot.service.config import load_config
+
+    path = Path(args.path) if args.path else _config_path(args)
+    cfg = load_config(path, check_files=not args.no_files)
+    s = cfg.settings
+    print(f"{path}: OK")
+    for p in s.procurements:
+        dl = p.deadline_at(cfg.tz)
+        invited = [x.number for x in p.parts if x.invited]
+        print(f"  procurement {p.key}: {p.title}")
+        print(f"    deadline {dl.strftime('%d.%m.%Y %H:%M %Z')}, parts invited {invited}, {len(p.bidders)} bidders, "
+              f"forms: {', '.join(f.title for f in p.forms)}")
+        if dl < datetime.now(timezone.utc):
+            print("    note: the deadline is in the past (invitations would be refused by the pre-flight check)")
+    missing = [n for n in {s.mail.smtp.password_secret, s.mail.imap.password_secret if s.mail.imap else None,
+                           s.telegram.token_secret} if n and not cfg.secret(n)]
+    if missing:
+        print(f"  secrets not set (env HANKEBOT_<NAME> or {s.service.secrets_file}): {', '.join(sorted(missing))}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from hankebot.service.demo import run_demo
+
+    return run_demo(seconds_to_deadline=args.seconds, keep_dir=Path(args.keep) if args.keep else None)
+
+
+def cmd_run(args) -> int:
+    from hankebot.service.runner import run_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_forever(_config_path(args))
+
+
+def cmd_send_invitations(args) -> int:
+    from hankebot.service.outbound import send_invitations
+
+    ctx = _ctx(args)
+    rep = asyncio.run(send_invitations(ctx, _proc(ctx, args.proc), dry_run=args.dry_run,
+                                       out_dir=Path(args.out) if args.out else None))
+    print(rep.format())
+    return EXIT_FAIL if (rep.errors or rep.failed) else EXIT_OK
+
+
+def cmd_send_clarification(args) -> int:
+    from hankebot.service.outbound import send_clarification
+
+    ctx = _ctx(args)
+    text = Path(args.message).read_text("utf-8")
+    rep = asyncio.run(send_clarification(ctx, _proc(ctx, args.proc), text, [Path(a) for a in args.attach or []],
+                                         answers_inbound_id=args.answers))
+    print(rep.format())
+    return EXIT_FAIL if (rep.errors or rep.failed) else EXIT_OK
+
+
+def cmd_remind(args) -> int:
+    from hankebot.service.outbound import send_reminders
+
+    ctx = _ctx(args)
+    rep = asyncio.run(send_reminders(ctx, _proc(ctx, args.proc), args.label or f"manual-{datetime.now():%Y%m%d%H%M}"))
+    print(rep.format())
+    return EXIT_FAIL if (rep.errors or rep.failed) else EXIT_OK
+
+
+def cmd_status(args) -> int:
+    from hankebot.core.et_format import datetime_et, duration_et
+    from hankebot.service.status import procurement_status
+
+    ctx = _ctx(args)
+    keys = [_proc(ctx, args.proc)] if args.proc else [p.key for p in ctx.settings.procurements]
+    out = []
+    for k in keys:
+        st = procurement_status(ctx, k)
+        if args.json:
+            out.append({"key": st.key, "state": st.state, "deadline": st.deadline.isoformat(), "sealed": st.sealed,
+                        "invitations_sent": st.invitations_sent, "bids": st.bids, "late_bids": st.late_bids,
+                        "declines": st.declines, "questions": st.questions, "bounces": st.bounces,
+                        "bidders": [{"key": b.key, "name": b.name, "answer": b.answer, "parts": b.bid_parts,
+                                     "missing_forms": b.missing_forms, "late": b.late} for b in st.bidders]})
+            continue
+        print(f"{st.reference} – {st.title}")
+        print(f"  state {st.state}; deadline {datetime_et(st.deadline)} ({duration_et(st.time_left)} left); "
+              f"{'SEALED' if st.sealed else 'opened'}")
+        print(f"  invitations sent {st.invitations_sent}/{len(st.bidders)}; bids {st.bids} (late {st.late_bids}); "
+              f"declined {st.declines}; questions {st.questions}; bounces {st.bounces}")
+        for b in st.bidders:
+            extra = f" parts {b.bid_parts}" if b.bid_parts else ""
+            if b.missing_forms:
+                extra += f"; missing: {', '.join(b.missing_forms)}"
+            print(f"    {b.name:<36} {b.answer:<9}{extra}")
+    if args.json:
+        print(json.dumps(out if not args.proc else out[0], ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    from hankebot.service.config import load_config
+    from hankebot.service.extract import extract
+
+    raw = Path(args.message).read_bytes()
+    cfg = load_config(_config_path(args), check_files=False)
+    received = datetime.fromisoformat(args.received_at) if args.received_at else None
+    if received is not None and received.tzinfo is None:
+        received = received.replace(tzinfo=cfg.tz)
+    ex = extract(cfg, raw, received)
+    if received is None and ex.parsed.received_newest is not None:
+        ex = extract(cfg, raw, ex.parsed.received_newest)
+    data = ex.to_json()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"kind: {data['kind']}  ({'; '.join(data['reasons'])})")
+    print(f"from: {data['sender_name']} <{data['sender']}>   bidder: {data['bidder_match']}")
+    print(f"procurement: {data['procurement']}  parts: {data['parts']}  late: {data['late']}  received: {data['received_at']}")
+    for a in data["attachments"]:
+        print(f"  attachment {a['path']} ({a['content_type']}, {a['size']} B)")
+    for f in data["forms_found"]:
+        print(f"  form {f['title']}: {f['file']}")
+    if data["missing_forms"]:
+        print(f"  missing forms: {', '.join(data['missing_forms'])}")
+    for part, pr in data["price"].items():
+        print(f"  part {part}: price {pr['price']} ({pr['basis']}) from {pr['file']}")
+    for k in ("bidder_name", "registry_code", "trainers"):
+        if data["offer"].get(k):
+            print(f"  offer {k}: {data['offer'][k]}")
+    for k in ("materials", "methods"):
+        if data["offer"].get(k):
+            print(f"  offer {k}:\n    " + data["offer"][k].replace("\n", "\n    "))
+    for s in data["signatures"]:
+        print(f"  signature in {s['container']}: {s['signer']} ({s['code']}) – {s['status']}")
+    for p in data["problems"]:
+        print(f"  PROBLEM {p['code']}: {p['message']}")
+    return EXIT_OK
+
+
+def cmd_fetch(args) -> int:
+    """One pass over the mailbox (a backfill of an existing mailbox), with a progress bar."""
+    from rich.progress import Progress
+
+    from hankebot.mailer.imap_listener import connect, fetch_raw, new_uids, uidvalidity_of
+    from hankebot.service.ingest import process_pending, store_raw
+    from hankebot.service.runner import imap_endpoint
+
+    ctx = _ctx(args)
+    ep = imap_endpoint(ctx.cfg)
+    if ep is None:
+        print("no [mail.imap] in the config", file=sys.stderr)
+        return EXIT_USAGE
+    box = connect(ep)
+    try:
+        uv = uidvalidity_of(box, ep.folder)
+        with ctx.uow() as uow:
+            cp = uow.repo.checkpoint(ep.folder)
+        last = cp.last_uid if cp and cp.uidvalidity == uv else 0
+        uids = new_uids(box, last)
+        with Progress(disable=not sys.stderr.isatty()) as bar:
+            t = bar.add_task("fetching", total=len(uids))
+            for i in range(0, len(uids), 25):
+                for m in fetch_raw(box, ep.folder, uv, uids[i:i + 25]):
+                    store_raw(ctx, m.folder, m.uidvalidity, m.uid, m.raw, m.internaldate)
+                    bar.advance(t)
+            t2 = bar.add_task("processing", total=None)
+            n = process_pending(ctx)
+            bar.update(t2, total=n, completed=n)
+    finally:
+        box.logout()
+    print(f"fetched {len(uids)} new message(s), processed {n}")
+    return EXIT_OK
+
+
+def cmd_process(args) -> int:
+    from hankebot.service.ingest import process_pending
+
+    n = process_pending(_ctx(args))
+    print(f"processed {n} stored message(s)")
+    return EXIT_OK
+
+
+def cmd_results(args) -> int:
+    from hankebot.service.evaluation import format_results, results
+
+    ctx = _ctx(args)
+    res = results(ctx, _proc(ctx, args.proc))
+    if args.json:
+        print(json.dumps([{"part": r.part_no, "ranked": [{"rank": s.rank, "bidder": s.bid.bidder_key, "price": str(s.bid.price),
+                                                          "total": str(s.total)} for s in r.ranked],
+                           "pending": [s.bid.bidder_key for s in r.pending],
+                           "excluded": [{"bidder": b.bidder_key, "reason": b.exclusion_reason} for b in r.excluded]}
+                          for r in res], ensure_ascii=False, indent=2))
+    else:
+        print(format_results(ctx, res))
+    return EXIT_OK
+
+
+def cmd_grade(args) -> int:
+    from hankebot.service.evaluation import grade_bid
+
+    ctx = _ctx(args)
+    try:
+        pts = Decimal(args.points)
+    except InvalidOperation:
+        print(f"not a number: {args.points}", file=sys.stderr)
+        return EXIT_USAGE
+    g = grade_bid(ctx, args.bid, args.criterion, pts, args.why, actor=f"cli:{os.environ.get('USER', 'admin')}")
+    print(f"bid #{args.bid} {args.criterion}: {g.points} p ({g.level_name})")
+    return EXIT_OK
+
+
+def cmd_decide_bid(args) -> int:
+    from hankebot.service.evaluation import decide_bid
+
+    ctx = _ctx(args)
+    decide_bid(ctx, args.bid, args.cmd == "accept", args.why, actor=f"cli:{os.environ.get('USER', 'admin')}")
+    print(f"bid #{args.bid} {'accepted' if args.cmd == 'accept' else 'rejected'}")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from hankebot.service.evaluation import write_report
+
+    ctx = _ctx(args)
+    files = write_report(ctx, _proc(ctx, args.proc), Path(args.out) if args.out else None)
+    print(f"protocol: {files.xlsx}\n          {files.pdf}\nchart:    {files.chart_png}")
+    return EXIT_OK
+
+
+def cmd_extend(args) -> int:
+    from hankebot.service.deadline import extend_deadline
+
+    ctx = _ctx(args)
+    try:
+        new = datetime.strptime(args.deadline, "%d.%m.%Y %H:%M")
+    except ValueError:
+        print("give the deadline as DD.MM.YYYY HH:MM (Europe/Tallinn), e.g. 26.01.2026 15:00", file=sys.stderr)
+        return EXIT_USAGE
+    when = extend_deadline(ctx, _proc(ctx, args.proc), new, actor="cli")
+    print(f"deadline now {ctx.local(when):%d.%m.%Y %H:%M %Z}; update config.toml too")
+    return EXIT_OK
+
+
+def cmd_decide(args) -> int:
+    from hankebot.service.evaluation import decide
+
+    ctx = _ctx(args)
+    decide(ctx, _proc(ctx, args.proc), actor="cli")
+    print("decided")
+    return EXIT_OK
+
+
+def cmd_purge(args) -> int:
+    from hankebot.service.purge import purge
+
+    ctx = _ctx(args)
+    rep = purge(ctx, _proc(ctx, args.proc), older_than_days=args.older_than_days, dry_run=args.dry_run)
+    print(rep.format())
+    return EXIT_OK if not rep.refused else EXIT_FAIL
+
+
+def cmd_migrate(args) -> int:
+    from hankebot.storage.database import current_revision
+
+    ctx = _ctx(args)
+    print(f"database at revision {current_revision(ctx.engine)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="hankebot", description="Runs a small-procurement bid invitation by email.",
+                                 epilog="Exit codes: 0 ok, 1 refused/failed, 2 usage or config error, 3 sealed.")
+    ap.add_argument("--config", help="config file (default: $HANKEBOT_CONFIG or ./config.toml)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def add(name, fn, help_):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("check-config", cmd_check_config, "validate a config file and explain what it sets up")
+    p.add_argument("path", nargs="?")
+    p.add_argument("--no-files", action="store_true", help="do not check that form files exist")
+    p = add("demo", cmd_demo, "run the whole lifecycle of the reference procurement on embedded defaults")
+    p.add_argument("--seconds", type=int, default=25, help="seconds from the invitations to the deadline (default 25)")
+    p.add_argument("--keep", help="work in this directory and keep it (default: a temporary one)")
+    add("run", cmd_run, "the long-running service: IMAP listener, scheduler, notifications, Telegram bot")
+    p = add("send-invitations", cmd_send_invitations, "pre-flight, then one invitation per bidder")
+    p.add_argument("proc")
+    p.add_argument("--dry-run", action="store_true", help="write the messages as .eml files, send nothing")
+    p.add_argument("--out", help="directory for --dry-run .eml files")
+    p = add("send-clarification", cmd_send_clarification, "send a clarification to every invitee alike")
+    p.add_argument("proc")
+    p.add_argument("--message", required=True, help="UTF-8 text file with the clarification")
+    p.add_argument("--attach", action="append", help="file to attach (repeatable)")
+    p.add_argument("--answers", type=int, help="id of the inbound question this answers")
+    p = add("remind", cmd_remind, "remind invitees who have neither bid nor declined")
+    p.add_argument("proc")
+    p.add_argument("--label", help="batch label (a reminder batch is sent once per label)")
+    p = add("status", cmd_status, "where each procurement stands (sealed-safe)")
+    p.add_argument("proc", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p = add("inspect", cmd_inspect, "classify one message and extract everything, storing nothing")
+    p.add_argument("message", help=".eml file")
+    p.add_argument("--received-at", help="ISO time the server received it (default: newest Received header)")
+    p.add_argument("--json", action="store_true")
+    add("fetch", cmd_fetch, "fetch new mail from IMAP once and process it (backfill), with progress")
+    add("process", cmd_process, "process stored but unprocessed messages")
+    p = add("results", cmd_results, "scores and ranking per part (after the opening)")
+    p.add_argument("proc")
+    p.add_argument("--json", action="store_true")
+    p = add("grade", cmd_grade, "grade a bid on a quality criterion")
+    p.add_argument("bid", type=int)
+    p.add_argument("criterion")
+    p.add_argument("points")
+    p.add_argument("--why", required=True, help="justification")
+    for name in ("accept", "reject"):
+        p = add(name, cmd_decide_bid, f"{name} a bid that has problems (late, missing forms, ...)")
+        p.add_argument("bid", type=int)
+        p.add_argument("--why", required=True, help="reason")
+    p = add("report", cmd_report, "write the evaluation protocol (xlsx, pdf, chart)")
+    p.add_argument("proc")
+    p.add_argument("--out")
+    p = add("extend", cmd_extend, "move the deadline (reschedules everything)")
+    p.add_argument("proc")
+    p.add_argument("--deadline", required=True, help='"DD.MM.YYYY HH:MM" Europe/Tallinn')
+    p = add("decide", cmd_decide, "record that the outcome is decided (final)")
+    p.add_argument("proc")
+    p = add("purge", cmd_purge, "remove raw messages and attachments of a decided procurement (keeps protocol and audit log)")
+    p.add_argument("proc")
+    p.add_argument("--older-than-days", type=int, default=None, help="default: the procurement's retention_days")
+    p.add_argument("--dry-run", action="store_true")
+    add("migrate", cmd_migrate, "bring the database schema up to date")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hankebot.core.lifecycle import LifecycleError
+    from hankebot.service.config import ConfigError
+    from hankebot.service.evaluation import Sealed
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.fn(args)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except Sealed as e:
+        print(f"sealed: prices and scores are not shown before the opening ({e.opens_at:%d.%m.%Y %H:%M %Z})", file=sys.stderr)
+        return EXIT_SEALED
+    except (LifecycleError, ValueError) as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyError as e:
+        print(f"not found: {e.args[0] if e.args else e}", file=sys.stderr)
+        return EXIT_USAGE
+    except FileNotFoundError as e:
+        print(f"file not found: {e.filename}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""`hankebot run`: one asyncio process with the IMAP listener, the scheduler, the notification worker,
+the Telegram bot and a config watcher. Start-up first finishes what a previous run left: stored but
+unprocessed messages, unsent outgoing mail, deadlines that passed while the service was down."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hankebot.mailer.imap_listener import FetchedMessage, ImapEndpoint, ImapListener
+from hankebot.service.config import ConfigError, LoadedConfig, load_config
+from hankebot.service.context import Context
+from hankebot.service.ingest import process_pending, store_raw
+from hankebot.service.notify import enqueue
+from hankebot.service.scheduler import DeadlineScheduler
+from hankebot.service.sync import sync_config
+
+log = logging.getLogger(__name__)
+
+
+def imap_endpoint(cfg: LoadedConfig) -> ImapEndpoint | None:
+    im = cfg.settings.mail.imap
+    if im is None:
+        return None
+    return ImapEndpoint(host=im.host, port=im.port, security=im.security, username=im.username,
+                        password=cfg.secret(im.password_secret) or "", folder=im.folder,
+                        validate_certs=im.validate_certs)
+
+
+def make_listener(ctx: Context) -> ImapListener | None:
+    ep = imap_endpoint(ctx.cfg)
+    if ep is None:
+        return None
+    im = ctx.settings.mail.imap
+
+    def store(m: FetchedMessage) -> None:
+        store_raw(ctx, m.folder, m.uidvalidity, m.uid, m.raw, m.internaldate)
+
+    def checkpoint(folder: str):
+        with ctx.uow() as uow:
+            cp = uow.repo.checkpoint(folder)
+            return (cp.uidvalidity, cp.last_uid) if cp else None
+
+    return ImapListener(ep, store, checkpoint, after_batch=lambda: process_pending(ctx), idle=im.idle,
+                        poll_seconds=im.poll_seconds)
+
+
+@dataclass
+class ConfigWatcher:
+    """Reloads config.toml when it changes. An invalid edit keeps the last good config and tells staff."""
+
+    ctx: Context
+    interval: float = 2.0
+    last_error: str | None = None
+    _mtime: float = field(default=0.0)
+
+    def __post_init__(self):
+        self._mtime = self._stat()
+
+    def _stat(self) -> float:
+        try:
+            return self.ctx.cfg.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def check(self) -> bool:
+        """Returns True when a new config was taken into use."""
+        m = self._stat()
+        if m == self._mtime:
+            return False
+        self._mtime = m
+        try:
+            new = load_config(self.ctx.cfg.path)
+        except ConfigError as e:
+            msg = str(e)
+            if msg != self.last_error:
+                self.last_error = msg
+                log.error("config change rejected, keeping the last good config:\n%s", msg)
+                with self.ctx.uow() as uow:
+                    enqueue(self.ctx, uow.repo, "config_error",
+                            "⚠️ config.toml muudatus lükati tagasi; kehtib eelmine korrektne seadistus.\n"
+                            + _escape(msg[:3000]), f"config_error:{m}")
+                    uow.repo.audit("config", "config_rejected", None, error=msg[:4000])
+                    uow.commit()
+            return False
+        if new.text_sha256 == self.ctx.cfg.text_sha256:
+            return False
+        self.last_error = None
+        self.ctx.cfg = new
+        changes = sync_config(self.ctx)
+        with self.ctx.uow() as uow:
+            uow.repo.audit("config", "config_reloaded", None, changes=changes)
+            uow.commit()
+        self.ctx.emit("config_reloaded")
+        log.info("config reloaded: %s", "; ".join(changes) or "no changes to procurements")
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+            try:
+                self.check()
+            except Exception:
+                log.exception("config watcher")
+
+
+def _escape(s: str) -> str:
+    import html
+
+    return html.escape(s)
+
+
+async def _receipts(ctx: Context, queue: asyncio.Queue, stop: asyncio.Event) -> None:
+    from hankebot.service import outbound
+
+    while not stop.is_set():
+        try:
+            inbound_id, files = await asyncio.wait_for(queue.get(), 1.0)
+        except asyncio.TimeoutError:
+            continue
+        try:
+            await outbound.send_receipt(ctx, inbound_id, files)
+        except Exception:
+            log.exception("receipt for message %s", inbound_id)
+
+
+async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, with_imap: bool = True) -> None:
+    from hankebot.service import outbound
+
+    loop = asyncio.get_running_loop()
+    receipts: asyncio.Queue = asyncio.Queue()
+    ctx.listeners.append(lambda ev, **kw: receipts.put_nowait((kw["inbound_id"], kw["files"])) if ev == "receipt_due" else None)
+
+    await asyncio.to_thread(process_pending, ctx)
+    try:
+        await outbound.resume_unsent(ctx)
+    except Exception:
+        log.exception("resuming unsent mail")
+    sched = DeadlineScheduler(ctx)
+    sched.start()
+    tasks = [asyncio.create_task(ConfigWatcher(ctx).run(stop), name="config"),
+             asyncio.create_task(_receipts(ctx, receipts, stop), name="receipts")]
+    listener = make_listener(ctx) if with_imap else None
+    if listener is not None:
+        tasks.append(asyncio.create_task(listener.run(), name="imap"))
+    if with_bot:
+        from hankebot.bot.app import run_bot
+
+        tasks.append(asyncio.create_task(run_bot(ctx, stop), name="bot"))
+    try:
+        await stop.wait()
+    finally:
+        if listener is not None:
+            listener.stop()
+        sched.shutdown()
+        for t in tasks:
+            if t.get_name() != "imap":
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run_forever(config_path: Path) -> int:
+    from hankebot.service.context import open_context
+
+    cfg = load_config(config_path)
+    ctx = open_context(cfg)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_service(ctx, stop)
+
+    asyncio.run(main())
+    return 0
