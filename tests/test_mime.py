@@ -145,7 +145,7 @@ def _asice_parts(container: bytes) -> tuple[dict, dict]:
 
 def test_asice_tampered_file_is_invalid():
     p = parse_message(sm.bid_message("a@firma.ee", "A", attachments=[OFFER, COST], asice=False,
-                                     body="Pakkumus lisatud.") )
+                                     body="Pakkumus lisatud.")
     assert p.signatures == []
     container = sm.build_asice([OFFER, COST], tamper=True)
     sigs, data = _asice_parts(container)
@@ -313,3 +313,22 @@ def test_broken_variants_never_raise():
     assert "malformed_message" in codes(parse_message(b""))
     assert "broken_archive" in codes(parse_message(sm.broken_message_variants()[13]))
     assert "too_deep" in codes(parse_message(sm.broken_message_variants()[11]))
+
+
+def test_password_protected_member_is_reported():
+    data = bytearray(sm.zip_bytes([("salajane.xlsx", b"secret" * 10), COST]))
+    # set the "encrypted" flag bit of the first member in its local header (offset 6) and central entry (offset 8)
+    data[6] |= 0x1
+    central = data.find(b"PK\x01\x02")
+    data[central + 8] |= 0x1
+    p = parse_message(sm.bid_message("a@firma.ee", "A", attachments=[("pakkumus.zip", bytes(data))]))
+    assert codes(p) == ["broken_archive"] and "parool" in p.problems[0].message
+    assert [a.filename for a in p.attachments] == [COST[0]]
+
+
+def test_asice_sent_as_octet_stream_still_opened():
+    container = sm.build_asice([COST])
+    raw = sm.bid_message("a@firma.ee", "A", attachments=[("Pakkumus_allkirjastatud.bdoc", container)])
+    p = parse_message(raw)
+    assert [a.path for a in p.attachments] == [f"Pakkumus_allkirjastatud.bdoc/{COST[0]}"]
+    assert p.signatures[0].status == "parsed_not_verified"

@@ -13,7 +13,6 @@ import mimetypes
 import zipfile
 from email import encoders
 from email.header import Header
-from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
