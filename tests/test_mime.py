@@ -145,7 +145,7 @@ def _asice_parts(container: bytes) -> tuple[dict, dict]:
 
 def test_asice_tampered_file_is_invalid():
     p = parse_message(sm.bid_message("a@firma.ee", "A", attachments=[OFFER, COST], asice=False,
-                                     body="Pakkumus lisatud.")
+                                     body="Pakkumus lisatud."))
     assert p.signatures == []
     container = sm.build_asice([OFFER, COST], tamper=True)
     sigs, data = _asice_parts(container)
