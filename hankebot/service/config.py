@@ -229,6 +229,7 @@ class ProcurementSettings(_Strict):
     reminders: ReminderSettings = ReminderSettings()
     receipts: bool = True
     cancelled: bool = False
+    retention_days: int = Field(365, ge=0)  # `hankebot purge` removes raw mail of a decided procurement after this
 
     @field_validator("expert_email", "mailbox")
     @classmethod

@@ -15,9 +15,7 @@ import logging
 import traceback
 from datetime import datetime
 
-from hankebot.core.et_format import datetime_et, time_et
 from hankebot.core.models import MessageKind
-from hankebot.core.sealing import is_sealed
 from hankebot.service.context import Context
 from hankebot.service.extract import Extraction, extract
 from hankebot.service.notify import enqueue
@@ -143,74 +141,80 @@ def _key_of(repo, pid: int) -> str:
     return p.key if p else ""
 
 
-def _who(ex: Extraction, bidder) -> str:
-    name = bidder.name if bidder else (ex.parsed.from_name or ex.parsed.from_addr)
-    return html.escape(name or "tundmatu saatja")
-
-
 def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidder) -> None:
+    from hankebot.bot import texts
+
     p = ex.parsed
-    who = _who(ex, bidder)
-    ref = html.escape(proc.reference) if proc else "?"
-    when = time_et(ctx.local(row.received_at))
+    name = bidder.name if bidder else (p.from_name or p.from_addr or "tundmatu saatja")
+    ref = proc.reference if proc else None
+    received = ctx.local(row.received_at)
     key = f"in:{row.id}"
     pid = proc.id if proc else None
     if ex.kind == MessageKind.BID and proc is not None:
-        sealed = is_sealed(ctx.now(), proc.deadline, proc.opening_delay_minutes)
-        lines = []
+        replaces = False
         for pb in ex.parts:
             bid = Bid(procurement_id=proc.id, bidder_id=bidder.id if bidder else None, sender=p.from_addr,
                       part_no=pb.part_no, inbound_message_id=row.id, received_at=row.received_at, late=bool(ex.late),
                       price=pb.price, price_basis=pb.basis, forms_found=[f.spec.key for f in ex.forms],
                       missing_forms=[f.key for f in ex.missing_forms],
-                      problems=[pr.as_dict() for pr in [*ex.parsed.problems, *ex.problems, *pb.problems]],
+                      problems=[pr.as_dict() for pr in _unique([*ex.parsed.problems, *ex.problems, *pb.problems])],
                       offer=ex.offer)
-            if not ex.late:
-                prev = repo.active_bid_of(proc.id, pb.part_no, bid.bidder_id, p.from_addr)
-                repo.add(bid)
-                if prev is not None and prev.received_at <= bid.received_at and not prev.late:
-                    prev.status, prev.superseded_by = "superseded", bid.id
-                    repo.s.add(prev)
-                    repo.audit("system", "bid_superseded", proc.id, old_bid=prev.id, new_bid=bid.id)
-                    lines.append(f"asendab varasema pakkumuse #{prev.id}")
-            else:
-                repo.add(bid)
-            price = ""
-            if not sealed and pb.price is not None:
-                price = f", hind {pb.price} €"
-            lines.append(f"osa {pb.part_no}{price}")
-        missing = ", ".join(html.escape(f.title) for f in ex.missing_forms)
-        probs = [pr for pr in ex.all_problems() if pr.code not in ("missing_form", "late_bid")]
-        text = (f"{'⏰ HILINENUD pakkumus' if ex.late else '📥 Uus pakkumus'} hankes {ref}: <b>{who}</b> kell {when} "
-                f"({'; '.join(lines)}).")
-        if missing:
-            text += f"\n❗ Puudu: {missing}"
-        if probs:
-            text += "\n⚠️ " + "; ".join(html.escape(pr.message) for pr in probs[:5])
+            prev = None if ex.late else repo.active_bid_of(proc.id, pb.part_no, bid.bidder_id, p.from_addr)
+            repo.add(bid)
+            if prev is not None and prev.received_at <= bid.received_at and not prev.late:
+                prev.status, prev.superseded_by = "superseded", bid.id
+                repo.s.add(prev)
+                repo.audit("system", "bid_superseded", proc.id, old_bid=prev.id, new_bid=bid.id)
+                replaces = True
+        if ex.late:
+            text = texts.late_bid_text(ref, name, received, ctx.local(proc.deadline))
+        else:
+            probs = [pr.message for pr in ex.all_problems() if pr.code not in ("missing_form", "late_bid")]
+            text = texts.new_bid_text(ref, name, [pb.part_no for pb in ex.parts], received,
+                                      [f.title for f in ex.missing_forms], probs, replaces_earlier=replaces)
         enqueue(ctx, repo, "late_bid" if ex.late else "new_bid", text, key, pid)
     elif ex.kind == MessageKind.DECLINE:
-        enqueue(ctx, repo, "decline", f"🙅 {who} loobus pakkumuse esitamisest hankes {ref}.", key, pid)
+        enqueue(ctx, repo, "decline", texts.decline_text(ref, name, received, _excerpt(ex, 300) or None), key, pid)
     elif ex.kind == MessageKind.QUESTION:
-        body = html.escape(_excerpt(ex))
-        enqueue(ctx, repo, "question", f"❓ Küsimus hankes {ref} – <b>{who}</b>:\n<i>{body}</i>", key, pid,
-                payload={"question_inbound_id": row.id})
+        payload = {"question_inbound_id": row.id, **(texts.question_payload(pid) if pid else {})}
+        enqueue(ctx, repo, "question", texts.question_text(ref, name, received, p.subject, _excerpt(ex)), key, pid,
+                payload=payload)
     elif ex.kind == MessageKind.AUTO_REPLY:
-        enqueue(ctx, repo, "auto_reply", f"🤖 Automaatne vastus: {who} ({html.escape(p.subject[:100])})", key, pid, quiet=True)
+        enqueue(ctx, repo, "auto_reply", f"🤖 Automaatne vastus: {html.escape(name)} ({html.escape(p.subject[:100])})",
+                key, pid, quiet=True)
     elif ex.kind == MessageKind.BOUNCE:
         b = p.bounce
-        rcpts = ", ".join(html.escape(r) for r in (b.failed_recipients if b else [])) or "?"
-        diag = html.escape((b.diagnostic if b else "")[:300])
-        enqueue(ctx, repo, "bounce", f"📭 Kiri ei jõudnud kohale ({ref}): {rcpts}\n{diag}", key, pid)
+        rcpts = ", ".join(b.failed_recipients) if b and b.failed_recipients else "?"
+        what = "kiri"
+        if b and b.original_message_id:
+            out = repo.outbound_by_message_id(b.original_message_id)
+            if out is not None:
+                what = {"invitation": "kutse", "reminder": "meeldetuletus", "clarification": "selgitus",
+                        "receipt": "kinnitus"}.get(out.kind, out.kind)
+        enqueue(ctx, repo, "bounce", texts.bounce_text(ref or "?", rcpts, bidder.name if bidder else None,
+                                                       b.diagnostic if b else None, what), key, pid)
     else:
-        enqueue(ctx, repo, "other", f"✉️ Muu kiri ({ref}): {who} – {html.escape(p.subject[:120])}", key, pid)
+        enqueue(ctx, repo, "other", f"✉️ Muu kiri ({html.escape(ref or '?')}): {html.escape(name)} – "
+                f"{html.escape(p.subject[:120])}", key, pid)
     if ex.bidder is not None and ex.bidder.how == "unknown" and ex.kind not in (MessageKind.AUTO_REPLY, MessageKind.BOUNCE):
-        enqueue(ctx, repo, "unknown_sender",
-                f"🕵️ Tundmatu saatja {html.escape(p.from_addr)} ({ref}): {html.escape(p.subject[:100])}. Kiri on salvestatud.",
-                key + ":unknown", pid)
-    elif ex.bidder is not None and ex.bidder.how == "domain":
-        enqueue(ctx, repo, "not_invited_address",
-                f"⚠️ {html.escape(p.from_addr)} ei ole kutsutud aadress, kuid domeen kuulub pakkujale {who} ({ref}).",
+        enqueue(ctx, repo, "unknown_sender", texts.unknown_sender_text(ref, p.from_addr, p.subject, received,
+                                                                       _KIND_ET.get(ex.kind)), key + ":unknown", pid)
+    elif ex.bidder is not None and ex.bidder.how == "domain" and ex.bidder.problem is not None:
+        enqueue(ctx, repo, "not_invited_address", texts.problems_text(ref or "?", name, [ex.bidder.problem.message]),
                 key + ":domain", pid)
+
+
+_KIND_ET = {MessageKind.BID: "pakkumus", MessageKind.DECLINE: "loobumine", MessageKind.QUESTION: "küsimus",
+            MessageKind.OTHER: "muu kiri"}
+
+
+def _unique(problems):
+    seen, out = set(), []
+    for pr in problems:
+        if (pr.code, pr.message) not in seen:
+            seen.add((pr.code, pr.message))
+            out.append(pr)
+    return out
 
 
 def _excerpt(ex: Extraction, n: int = 600) -> str:
