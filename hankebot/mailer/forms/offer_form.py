@@ -1,0 +1,490 @@
+"""Reads an offer form ("Lisa 2 pakkumuse vorm"): bidder, registry code, parts, trainers and
+the two texts the expert grades (materials, methods).
+
+Every format is first turned into rows of cells in document order: a .docx table row is a row
+of its cells (python-docx XML, so content controls and merged cells are included once), a
+paragraph is a one-cell row; .odt the same via odfpy; a PDF (pypdf) or legacy .doc (antiword or
+LibreOffice when installed) gives one row per text line. Then one parser finds label cells
+("Pakkuja nimi", "Registrikood", "Koolitaja(d)", ...) and takes the value from the cells to the
+right, or from the rows that follow until the next label. Materials and methods are kept in
+full.
+"""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hankebot.core.problems import Problem
+from hankebot.mailer.forms.safety import check_zip, too_large
+from hankebot.mailer.forms.text import pdf_text, sniff
+
+FIELDS = ("bidder_name", "registry_code", "parts", "trainers", "materials", "methods")
+
+# Label spellings per field (matched case-insensitively, longest first, optional numbering,
+# an optional "(...)" explanation and a trailing ":" or "*").
+LABELS: dict[str, tuple[str, ...]] = {
+    "bidder_name": (
+        "pakkuja nimi / ärinimi", "pakkuja nimi/ärinimi", "pakkuja ärinimi", "pakkuja nimi",
+        "pakkuja (nimi)", "pakkuja", "ärinimi", "ettevõtte nimi", "koolitusasutuse nimi",
+    ),
+    "registry_code": (
+        "registrikood / isikukood", "registrikood/isikukood", "registrikood või isikukood",
+        "registri- või isikukood", "registri-/isikukood", "isikukood / registrikood",
+        "isikukood/registrikood", "registrikood", "isikukood", "registreerimiskood",
+        "registrinumber", "reg. kood", "reg kood", "reg.kood", "reg. nr", "reg nr",
+    ),
+    "parts": (
+        "hanke osa(d), millele pakkumus esitatakse", "hanke osa, millele pakkumus esitatakse",
+        "osa(d), millele pakkumus esitatakse", "hanke osa(d)", "hanke osad", "hanke osa",
+        "pakutav(ad) osa(d)", "pakutavad osad", "pakutav osa", "pakutav moodul", "moodul(id)",
+        "osa(d)", "osa nr", "osa", "moodul", "mooduli nr",
+    ),
+    "trainers": (
+        "koolitaja(te) nimi", "koolitaja(te) nimed", "koolitajate nimed", "koolitaja nimi",
+        "koolitaja(d)", "koolitajad", "koolitaja", "koolitajate andmed",
+    ),
+    "materials": (
+        "õppevahendid ja -materjalid", "õppevahendid ja materjalid", "õppevahendid- ja materjalid",
+        "õppevahendid ja õppematerjalid", "õppevahendid- ja -materjalid", "õppematerjalid",
+        "õppevahendid",
+    ),
+    "methods": (
+        "kasutatavad õppemeetodid ja valiku põhjendused", "õppemeetodid ja valiku põhjendused",
+        "õppemeetodid ja nende valiku põhjendused", "õppemeetodid ja valiku põhjendus",
+        "kasutatavad õppemeetodid", "õppemeetodid", "metoodika",
+    ),
+}
+
+_STOP_LINES = re.compile(
+    r"^\s*(kuupäev|allkiri|allkirjastatud digitaalselt|/allkirjastatud digitaalselt/|"
+    r"digitaalselt allkirjastatud|pakkumus on jõus|lugupidamisega)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class OfferReading:
+    """What an offer form says. Missing fields are None / empty, with a Problem each."""
+
+    bidder_name: str | None = None
+    registry_code: str | None = None  # 8-digit registrikood or 11-digit isikukood (digits only when found)
+    parts: list[int] = field(default_factory=list)
+    trainers: list[str] = field(default_factory=list)
+    materials: str = ""
+    methods: str = ""
+    full_text: str = ""
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    cells: list[str]
+    kind: str  # "table" | "line"
+
+
+# --- extraction per format ---------------------------------------------------------------
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _docx_para_text(p) -> str:
+    out = []
+    for el in p.iter():
+        tag = el.tag
+        if tag == f"{_W}t":
+            out.append(el.text or "")
+        elif tag == f"{_W}tab":
+            out.append("\t")
+        elif tag in (f"{_W}br", f"{_W}cr"):
+            out.append("\n")
+    return "".join(out)
+
+
+def _docx_rows(data: bytes) -> list[_Row]:
+    import docx
+
+    document = docx.Document(io.BytesIO(data))
+    rows: list[_Row] = []
+
+    def walk(container) -> None:
+        for el in container.iterchildren():
+            tag = el.tag
+            if tag == f"{_W}p":
+                rows.append(_Row([_docx_para_text(el)], "line"))
+            elif tag == f"{_W}tbl":
+                for tr in el.iter(f"{_W}tr"):
+                    cells = []
+                    for tc in tr.iter(f"{_W}tc"):
+                        # only this row's own cells (not cells of nested tables)
+                        if _nearest(tc, f"{_W}tr") is not tr:
+                            continue
+                        cells.append("\n".join(_docx_para_text(p) for p in tc.iter(f"{_W}p")))
+                    rows.append(_Row(cells, "table"))
+            elif tag in (f"{_W}sdt", f"{_W}sdtContent", f"{_W}customXml"):
+                walk(el)
+
+    walk(document.element.body)
+    return rows
+
+
+def _nearest(el, tag: str):
+    parent = el.getparent()
+    while parent is not None and parent.tag != tag:
+        parent = parent.getparent()
+    return parent
+
+
+def _odt_rows(data: bytes) -> list[_Row]:
+    from odf import teletype
+    from odf.opendocument import load
+
+    doc = load(io.BytesIO(data))
+    rows: list[_Row] = []
+
+    def qname(node) -> str:
+        return getattr(node, "qname", ("", ""))[1] if hasattr(node, "qname") else ""
+
+    def cell_text(cell) -> str:
+        parts = []
+        for node in _descendants(cell):
+            if qname(node) in ("p", "h"):
+                parts.append(teletype.extractText(node))
+        return "\n".join(parts)
+
+    def walk(node) -> None:
+        for child in node.childNodes:
+            name = qname(child)
+            if name in ("p", "h"):
+                rows.append(_Row([teletype.extractText(child)], "line"))
+            elif name == "table":
+                for tr in _descendants(child):
+                    if qname(tr) != "table-row" or _odf_parent_table(tr) is not child:
+                        continue
+                    cells = [cell_text(tc) for tc in tr.childNodes if qname(tc) in ("table-cell", "covered-table-cell")]
+                    rows.append(_Row(cells, "table"))
+            elif name in ("section", "list", "list-item", "list-header", "text", "body"):
+                walk(child)
+
+    walk(doc.text)
+    return rows
+
+
+def _descendants(node):
+    stack = list(reversed(node.childNodes))
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(getattr(n, "childNodes", [])))
+
+
+def _odf_parent_table(node):
+    parent = node.parentNode
+    while parent is not None and getattr(parent, "qname", ("", ""))[1] != "table":
+        parent = parent.parentNode
+    return parent
+
+
+def _lines_rows(text: str) -> list[_Row]:
+    return [_Row([line], "line") for line in text.splitlines()]
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _doc_text(data: bytes) -> str:
+    """Text of a legacy Word .doc via antiword or LibreOffice, if either is installed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "offer.doc"
+        src.write_bytes(data)
+        if shutil.which("antiword"):
+            res = subprocess.run(
+                ["antiword", "-w", "0", str(src)], capture_output=True, timeout=30, check=False
+            )
+            if res.returncode == 0 and res.stdout.strip():
+                return res.stdout.decode("utf-8", "replace")
+        office = shutil.which("soffice") or shutil.which("libreoffice")
+        if office:
+            res = subprocess.run(
+                [office, "--headless", "--convert-to", "txt:Text (encoded):UTF8", "--outdir", tmp, str(src)],
+                capture_output=True, timeout=120, check=False,
+            )
+            out = Path(tmp) / "offer.txt"
+            if out.exists():
+                return out.read_text("utf-8", "replace")
+    raise _Unsupported()
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text or "").replace("\u00a0", " ")
+
+
+def _alias_regex(alias: str) -> str:
+    parts = [re.escape(p) for p in alias.split()]
+    return r"\s*".join(parts) if "/" in alias else r"\s+".join(parts)
+
+
+_LABEL_RES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = []
+for _field, _aliases in LABELS.items():
+    for _alias in _aliases:
+        _core = r"^\s*(?:\d{1,2}[.)]\s*)?(?i:" + _alias_regex(_alias) + r")\s*(?:\([^)]{0,120}\))?\s*"
+        _LABEL_RES.append((
+            _field,
+            re.compile(_core + r"(?:[:*]+\s*(?P<rest>.*))?$", re.DOTALL),
+            # a label without a colon, the answer starting with a capital or digit ("Pakkuja nimi Koolitus OÜ")
+            re.compile(_core + r"(?P<rest>[A-ZÕÄÖÜŠŽ0-9].*)$", re.DOTALL),
+        ))
+_LABEL_RES.sort(key=lambda t: -len(t[1].pattern))
+
+
+def _match_label(text: str, loose: bool) -> tuple[str, str] | None:
+    """(field, inline value) when `text` is a label cell/line; `loose` allows no colon."""
+    s = _nfc(text).strip()
+    if not s or len(s) > 4000:
+        return None
+    for fld, strict_re, loose_re in _LABEL_RES:
+        m = strict_re.match(s)
+        if m:
+            return fld, (m.group("rest") or "").strip()
+    if loose:
+        for fld, _strict_re, loose_re in _LABEL_RES:
+            m = loose_re.match(s)
+            if m:
+                return fld, (m.group("rest") or "").strip()
+    return None
+
+
+def _unique(cells: list[str]) -> list[str]:
+    out: list[str] = []
+    for c in cells:
+        c = c.strip()
+        if c and (not out or out[-1] != c):
+            out.append(c)
+    return out
+
+
+def _parse_rows(rows: list[_Row]) -> dict[str, str]:
+    values: dict[str, list[str]] = {}
+    current: str | None = None
+    for row in rows:
+        cells = [_nfc(c) for c in row.cells]
+        first = next((c for c in cells if c.strip()), "")
+        hit = _match_label(first, loose=row.kind == "line") if first else None
+        if hit:
+            fld, inline = hit
+            if fld in values and any(v.strip() for v in values[fld]):
+                hit = None  # field already answered: this is text that looks like a label
+        if hit:
+            fld, inline = hit
+            rest_cells = _unique(cells[cells.index(first) + 1:]) if row.kind == "table" else []
+            value_parts = ([inline] if inline else []) + rest_cells
+            values[fld] = value_parts
+            # table label with an answer beside it: done; otherwise the answer follows
+            current = None if (row.kind == "table" and value_parts) else fld
+            continue
+        if current is None:
+            continue
+        text = "\n".join(_unique(cells))
+        if not text:
+            if row.kind == "line":
+                values[current].append("")
+            continue
+        if _STOP_LINES.match(text):
+            current = None
+            continue
+        values[current].append(text)
+    return {k: "\n".join(v).strip() for k, v in values.items()}
+
+
+_ROMAN = {"i": 1, "v": 5, "x": 10}
+
+
+def _roman(s: str) -> int | None:
+    s = s.lower()
+    if not s or any(ch not in _ROMAN for ch in s) or len(s) > 6:
+        return None
+    total = 0
+    for i, ch in enumerate(s):
+        v = _ROMAN[ch]
+        total += -v if i + 1 < len(s) and _ROMAN[s[i + 1]] > v else v
+    return total
+
+
+def _num(tok: str) -> int | None:
+    tok = tok.strip().rstrip(".")
+    if tok.isdigit():
+        return int(tok)
+    return _roman(tok)
+
+
+_TOKEN = r"(?:\d{1,2}|[ivxIVX]{1,5})"
+_LIST = rf"{_TOKEN}\.?(?:\s*(?:,|;|&|\bja\b|\bning\b|-|–|—)\s*{_TOKEN}\.?)*"
+_WORD = r"(?:osa(?:d|de|le|s|st)?|moodul(?:i|id|ite|is|ile|ist)?)"
+_AFTER = re.compile(rf"\b{_WORD}\b\s*(?:nr\.?|number)?\s*(?P<list>{_LIST})(?![\w])", re.IGNORECASE)
+_BEFORE = re.compile(rf"(?<![\w.])(?P<list>{_LIST})\s*{_WORD}\b", re.IGNORECASE)
+MAX_PART = 50
+
+
+def parse_parts(text: str) -> list[int]:
+    """Part numbers named in `text`: "OSA 2", "II moodul", "2. osa", "osad 1, 3 ja 5", "1-3"."""
+    found: set[int] = set()
+    text = _nfc(text)
+    for rx in (_AFTER, _BEFORE):
+        for m in rx.finditer(text):
+            seq = m.group("list")
+            tokens = re.split(r"\s*(,|;|&|\bja\b|\bning\b|-|–|—)\s*", seq, flags=re.IGNORECASE)
+            nums: list[int | str] = []
+            for t in tokens:
+                if t in ("-", "–", "—"):
+                    nums.append("-")
+                elif t and t.lower() not in (",", ";", "&", "ja", "ning"):
+                    n = _num(t)
+                    if n is not None:
+                        nums.append(n)
+            i = 0
+            while i < len(nums):
+                n = nums[i]
+                if isinstance(n, int):
+                    if i + 2 < len(nums) and nums[i + 1] == "-" and isinstance(nums[i + 2], int) and n <= nums[i + 2] <= MAX_PART:
+                        found.update(range(n, nums[i + 2] + 1))  # type: ignore[arg-type]
+                        i += 3
+                        continue
+                    found.add(n)
+                i += 1
+    return sorted(n for n in found if 1 <= n <= MAX_PART)
+
+
+def _split_trainers(text: str) -> list[str]:
+    names: list[str] = []
+    for line in re.split(r"[\n;]", text):
+        line = re.sub(r"^\s*(?:[-•*·–]|\d{1,2}[.)])\s*", "", line).strip()
+        if not line:
+            continue
+        pieces = [p.strip() for p in re.split(r",|\s+ja\s+", line) if p.strip()]
+        if len(pieces) > 1 and all(re.fullmatch(r"(?:[A-ZÕÄÖÜŠŽ][\w'-]*\.?\s+){1,3}[A-ZÕÄÖÜŠŽ][\w'-]*", p) for p in pieces):
+            names.extend(pieces)
+        else:
+            names.append(line)
+    return names
+
+
+def _registry_code(value: str) -> str | None:
+    m = re.search(r"(?<!\d)(\d{11}|\d{8})(?!\d)", re.sub(r"(?<=\d)[ \u00a0](?=\d)", "", value))
+    return m.group(1) if m else None
+
+
+_MISSING = {
+    "bidder_name": ("missing_bidder_name", "Pakkumuse vormist ei leitud pakkuja nime."),
+    "registry_code": ("missing_registry_code", "Pakkumuse vormist ei leitud pakkuja registrikoodi ega isikukoodi."),
+    "parts": ("missing_parts", "Pakkumuse vormist ei selgu, millisele hanke osale (moodulile) pakkumus esitati."),
+    "trainers": ("missing_trainers", "Pakkumuse vormist ei leitud koolitaja(te) nimesid."),
+    "materials": ("missing_materials", "Pakkumuse vormis on õppevahendite ja -materjalide kirjeldus puudu või tühi."),
+    "methods": ("missing_methods", "Pakkumuse vormis on õppemeetodite ja valiku põhjenduste kirjeldus puudu või tühi."),
+}
+
+
+def _reading_from_rows(rows: list[_Row]) -> OfferReading:
+    full_text = "\n".join("\t".join(c for c in r.cells if c.strip()) for r in rows).strip()
+    values = _parse_rows(rows)
+    reading = OfferReading(full_text=full_text)
+    reading.bidder_name = values.get("bidder_name") or None
+    if reading.bidder_name:
+        reading.bidder_name = re.sub(r"\s+", " ", reading.bidder_name).strip()
+    raw_code = values.get("registry_code", "")
+    if raw_code:
+        code = _registry_code(raw_code)
+        reading.registry_code = code or raw_code.strip()
+        if code is None:
+            reading.problems.append(Problem(
+                "invalid_registry_code",
+                f"Pakkumuse vormi registrikood/isikukood „{raw_code.strip()[:60]}“ ei ole 8- ega 11-kohaline number. "
+                "Palun kontrollige.",
+            ))
+    reading.parts = parse_parts(values["parts"]) if values.get("parts") else []
+    if not reading.parts and "parts" not in values:
+        reading.parts = parse_parts(full_text)
+    reading.trainers = _split_trainers(values.get("trainers", ""))
+    reading.materials = values.get("materials", "")
+    reading.methods = values.get("methods", "")
+    present = {
+        "bidder_name": bool(reading.bidder_name),
+        "registry_code": bool(reading.registry_code),
+        "parts": bool(reading.parts),
+        "trainers": bool(reading.trainers),
+        "materials": bool(reading.materials.strip()),
+        "methods": bool(reading.methods.strip()),
+    }
+    for fld in FIELDS:
+        if not present[fld]:
+            reading.problems.append(Problem(*_MISSING[fld]))
+    return reading
+
+
+def offer_rows(data: bytes, filename: str) -> list[_Row]:
+    """Rows of an offer-like document (also used by form recognition). Raises on bad input."""
+    kind = sniff(data, filename)
+    if kind == "docx":
+        return _docx_rows(data)
+    if kind == "odt":
+        return _odt_rows(data)
+    if kind == "pdf":
+        return _lines_rows(pdf_text(data))
+    if kind == "doc":
+        return _lines_rows(_doc_text(data))
+    raise _Unsupported()
+
+
+def read_offer_form(data: bytes, filename: str) -> OfferReading:
+    """Read an offer form (.docx, .odt, .pdf, .doc best effort); never raises."""
+    try:
+        big = too_large(data)
+        if big:
+            return OfferReading(problems=[big])
+        kind = sniff(data, filename)
+        if kind in ("docx", "odt"):
+            problem = check_zip(data)
+            if problem is not None:
+                if problem.code == "unreadable_zip":
+                    return OfferReading(problems=[_unreadable()])
+                return OfferReading(problems=[problem])
+        if kind not in ("docx", "odt", "pdf", "doc"):
+            return OfferReading(problems=[_unsupported(filename)])
+        try:
+            rows = offer_rows(data, filename)
+        except _Unsupported:
+            return OfferReading(problems=[_unsupported(filename)])
+        return _reading_from_rows(rows)
+    except Exception:  # noqa: BLE001 - bad input never crashes the pipeline
+        return OfferReading(problems=[_unreadable()])
+
+
+def _unreadable() -> Problem:
+    return Problem(
+        "unreadable_offer_form",
+        "Pakkumuse vormi ei õnnestunud avada (fail on rikutud või loetamatu). Palun avage fail ise ja kontrollige.",
+    )
+
+
+def _unsupported(filename: str) -> Problem:
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if ext == "doc":
+        msg = (
+            "Pakkumuse vorm on vanas Wordi .doc-vormingus, mida ei saa selles serveris automaatselt lugeda "
+            "(antiword ega LibreOffice pole paigaldatud). Palun avage fail ise või paluge pakkujalt "
+            ".docx- või PDF-faili."
+        )
+    else:
+        msg = (
+            f"Pakkumuse vormi failivormingut{' (.' + ext + ')' if ext else ''} ei toetata; loetakse .docx, .odt, "
+            ".pdf ja .doc faile. Palun avage fail ise."
+        )
+    return Problem("unsupported_format", msg)
