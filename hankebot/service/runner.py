@@ -149,9 +149,7 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
     if listener is not None:
         tasks.append(asyncio.create_task(listener.run(), name="imap"))
     if with_bot:
-        from hankebot.bot.app import run_bot
-
-        tasks.append(asyncio.create_task(run_bot(ctx, stop), name="bot"))
+        tasks.append(asyncio.create_task(_bot_or_console(ctx, stop), name="bot"))
     try:
         await stop.wait()
     finally:
@@ -162,6 +160,21 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
             if t.get_name() != "imap":
                 t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _bot_or_console(ctx: Context, stop: asyncio.Event) -> None:
+    """The Telegram bot with its outbox worker; with no bot token, only the console outbox worker."""
+    token = ctx.cfg.secret(ctx.settings.telegram.token_secret)
+    try:
+        from hankebot.bot.app import run_bot
+    except ImportError:
+        run_bot = None
+    if token and run_bot is not None:
+        await run_bot(ctx, stop)
+        return
+    from hankebot.bot.outbox_worker import run_outbox
+
+    await run_outbox(ctx, None, stop, poll_seconds=0.5)
 
 
 def run_forever(config_path: Path) -> int:

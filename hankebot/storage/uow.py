@@ -27,6 +27,8 @@ class UnitOfWork:
     def __exit__(self, *exc) -> None:
         assert self.session is not None
         try:
+            # detach first: objects read in the block stay readable afterwards (a rollback would expire them)
+            self.session.expunge_all()
             self.session.rollback()
         finally:
             self.session.close()
