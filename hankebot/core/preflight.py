@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Sequence
 
+import holidays
+
 from hankebot.core.et_format import datetime_et
 from hankebot.core.problems import Problem
 from hankebot.core.workdays import holiday_name, is_working_day, within_office_hours
@@ -72,6 +74,14 @@ def is_valid_address(addr: str) -> bool:
     return labels[-1].isalpha() and len(labels[-1]) >= 2
 
 
+def holiday_name_et(d) -> str | None:
+    """The Estonian name of a public holiday ("iseseisvuspäev"), else the library's default name."""
+    try:
+        return holidays.country_holidays("EE", years=[d.year], language="et").get(d) or holiday_name(d)
+    except Exception:  # an older holidays release without Estonian names
+        return holiday_name(d)
+
+
 def _mb(n: float) -> str:
     return f"{n / 1024 / 1024:.1f}".replace(".", ",") + " MB"
 
@@ -120,7 +130,7 @@ def preflight(
     else:
         d = deadline.date()
         if not is_working_day(d):
-            name = holiday_name(d)
+            name = holiday_name_et(d)
             what = f"riigipüha ({name})" if name else _WEEKDAYS_ET[d.weekday()]
             warn(Problem("deadline_not_working_day", f"Tähtaeg {datetime_et(deadline)} ei ole tööpäev: {what}."))
         if not within_office_hours(deadline, office_start, office_end):
