@@ -38,6 +38,8 @@ class ExactDecimal(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
+        if isinstance(value, (float, bool)):
+            raise TypeError(f"money must be a Decimal, int or str, not {type(value).__name__}")
         if not isinstance(value, Decimal):
             value = Decimal(str(value)) if isinstance(value, int) else Decimal(value)
         if not value.is_finite():
