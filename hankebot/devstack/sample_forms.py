@@ -266,6 +266,11 @@ def _ods(lay: _Layout, cached_values: bool) -> bytes:
     return buf.getvalue()
 
 
+def text_pdf(lines: list[str]) -> bytes:
+    """A PDF whose pages show `lines` (for tests of PDF-only forms)."""
+    return _pdf(lines)
+
+
 def _pdf(lines: list[str]) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase import pdfmetrics
@@ -477,6 +482,31 @@ def write_templates(folder: Path) -> list[Path]:
     offer.write_bytes(blank_offer_form())
     cost.write_bytes(blank_cost_form())
     return [offer, cost]
+
+
+
+def cost_form_spec_302834(min_price: Decimal | None = None, max_price: Decimal | None = None):
+    """The cost-form spec of procurement 302834 (B15 natural total, D2 legal total with VAT)."""
+    from hankebot.core.models import CostFormSpec, PriceCell
+
+    return CostFormSpec(
+        cells=(
+            PriceCell(PriceBasis.NATURAL_TOTAL, NATURAL_SHEET, "B15"),
+            PriceCell(PriceBasis.LEGAL_WITH_VAT, LEGAL_SHEET, "D2"),
+        ),
+        min_price=min_price,
+        max_price=max_price,
+    )
+
+
+def form_specs_302834():
+    """Both forms of procurement 302834 as FormSpecs (offer form, cost form)."""
+    from hankebot.core.models import FormKind, FormSpec
+
+    return [
+        FormSpec("offer_form", "Lisa 2 pakkumuse vorm", FormKind.OFFER),
+        FormSpec("cost_form", "Lisa 3 maksumuse vorm", FormKind.COST, cost=cost_form_spec_302834()),
+    ]
 
 
 if __name__ == "__main__":  # python -m hankebot.devstack.sample_forms [folder]

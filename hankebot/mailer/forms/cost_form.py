@@ -37,7 +37,7 @@ from hankebot.core.amounts import format_amount_et, parse_amount
 from hankebot.core.models import CostFormSpec, PriceBasis, PriceCell, PriceReading
 from hankebot.core.problems import Problem
 from hankebot.mailer.forms.safety import check_zip, too_large
-from hankebot.mailer.forms.text import SPREADSHEET_TYPES, norm, pdf_text, sniff
+from hankebot.mailer.forms.text import SPREADSHEET_TYPES, is_fatal, norm, pdf_text, sniff
 
 CENT = Decimal("0.01")
 MAX_FORMULAS_TO_EVALUATE = 2000  # larger workbooks are not evaluated (time bound)
@@ -90,7 +90,8 @@ class _Cell:
         if self.state != "number" or self.value is None:
             return False
         if self.value == 0:
-            return self.is_formula is False  # a typed zero is a (bad) answer; a computed zero is blank
+            # a typed zero is a (bad) answer; a zero computed by a formula is a blank form
+            return self.is_formula is False or (self.is_formula is None and self.text != "")
         return True
 
 
@@ -269,7 +270,9 @@ def _read_spreadsheet(data: bytes, kind: str, spec: CostFormSpec) -> tuple[list[
         if kind in ("xlsx", "xlsm"):
             try:
                 evaluated = _evaluate_xlsx(data, [(c.sheet_name, c.spec.cell) for c in unevaluated])
-            except Exception:  # noqa: BLE001 - any failure: ask the expert instead
+            except BaseException as exc:  # noqa: BLE001 - any failure: ask the expert instead
+                if is_fatal(exc):
+                    raise
                 evaluated = {}
         for c in unevaluated:
             key = (c.sheet_name, c.spec.cell)
@@ -439,7 +442,9 @@ def read_cost_form(data: bytes, filename: str, spec: CostFormSpec) -> PriceReadi
         if kind == "pdf":
             try:
                 return _read_pdf(data, spec)
-            except Exception:  # noqa: BLE001
+            except BaseException as exc:  # noqa: BLE001
+                if is_fatal(exc):
+                    raise
                 return PriceReading(problems=[_unreadable("PDF-faili ei saanud lugeda")])
         if kind not in SPREADSHEET_TYPES:
             if kind in ("docx", "odt", "doc"):
@@ -459,5 +464,7 @@ def read_cost_form(data: bytes, filename: str, spec: CostFormSpec) -> PriceReadi
         reading = _decide(cells, spec)
         reading.problems[:0] = problems
         return reading
-    except Exception:  # noqa: BLE001 - bad input never crashes the pipeline
+    except BaseException as exc:  # noqa: BLE001 - bad input never crashes the pipeline
+        if is_fatal(exc):
+            raise
         return PriceReading(problems=[_unreadable()])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hankebot.core.problems import Problem
 from hankebot.mailer.forms.safety import check_zip, too_large
-from hankebot.mailer.forms.text import pdf_text, sniff
+from hankebot.mailer.forms.text import is_fatal, pdf_text, sniff
 
 FIELDS = ("bidder_name", "registry_code", "parts", "trainers", "materials", "methods")
 
@@ -246,7 +246,7 @@ for _field, _aliases in LABELS.items():
 _LABEL_RES.sort(key=lambda t: -len(t[1].pattern))
 
 
-def _match_label(text: str, loose: bool) -> tuple[str, str] | None:
+def match_label(text: str, loose: bool) -> tuple[str, str] | None:
     """(field, inline value) when `text` is a label cell/line; `loose` allows no colon."""
     s = _nfc(text).strip()
     if not s or len(s) > 4000:
@@ -278,7 +278,7 @@ def _parse_rows(rows: list[_Row]) -> dict[str, str]:
     for row in rows:
         cells = [_nfc(c) for c in row.cells]
         first = next((c for c in cells if c.strip()), "")
-        hit = _match_label(first, loose=row.kind == "line") if first else None
+        hit = match_label(first, loose=row.kind == "line") if first else None
         if hit:
             fld, inline = hit
             if fld in values and any(v.strip() for v in values[fld]):
@@ -463,7 +463,9 @@ def read_offer_form(data: bytes, filename: str) -> OfferReading:
         except _Unsupported:
             return OfferReading(problems=[_unsupported(filename)])
         return _reading_from_rows(rows)
-    except Exception:  # noqa: BLE001 - bad input never crashes the pipeline
+    except BaseException as exc:  # noqa: BLE001 - bad input never crashes the pipeline
+        if is_fatal(exc):
+            raise
         return OfferReading(problems=[_unreadable()])
 
 

@@ -18,6 +18,13 @@ def norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def is_fatal(exc: BaseException) -> bool:
+    """True for exceptions a reader must let through. Everything else (including the
+    BaseException-derived PanicException a Rust library such as calamine raises on a
+    malformed file) becomes a Problem."""
+    return isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))
+
+
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
