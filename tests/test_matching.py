@@ -77,3 +77,9 @@ def test_detect_parts(text, subject, expected):
 def test_detect_parts_ignores_quoted_invitation():
     text = "Tere, esitame pakkumuse OSA 4 kohta.\n\n" + sm.quoted_invitation("gmail")  # quote names II moodul
     assert detect_parts(text, "") == [4]
+
+
+def test_inflected_keyword_is_not_read_as_a_roman_numeral():
+    # "mooduli" once matched as keyword "moodul" + roman "i" (= part 1)
+    assert detect_parts("Esitame pakkumuse II mooduli koolitamiseks.") == [2]
+    assert detect_parts("Pakkumus moodulile V") == [5]

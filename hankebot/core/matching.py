@@ -109,7 +109,7 @@ _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii":
 _NUM = r"(?:\d{1,2}|[ivx]{1,4})"
 _LIST = rf"{_NUM}\.?(?:\s*(?:,|ja|and|&|/|-|–|kuni|to)\s*{_NUM}\.?)*"
 _PART_BEFORE = re.compile(rf"\b(?:osa|osad|osale|osadele|osas|osades|osa nr|part|parts|lot|lots|module|modules|"
-                          rf"moodul|moodulid|mooduli|moodulile|moodulitele)\s*(?:nr\.?|no\.?)?\s*({_LIST})(?![\w])",
+                          rf"moodul|moodulid|mooduli|moodulile|moodulitele)(?![^\W\d_])\s*(?:nr\.?|no\.?)?\s*({_LIST})(?![\w])",
                           re.IGNORECASE)
 _PART_AFTER = re.compile(rf"(?<![\w.])({_LIST})\s*(?:\.\s*)?(?:moodul\w*|osa(?:le|s|de|dele)?)\b", re.IGNORECASE)
 

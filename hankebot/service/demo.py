@@ -235,7 +235,8 @@ async def _lifecycle(server, cfg_path: Path, deadline: datetime) -> int:
             "loobumine")
         await reply("kadri.jogi@example.test", sm.auto_reply_message("kadri.jogi@example.test", "Kadri Jõgi", MAILBOX),
                     "automaatne puhkusevastus (vaikne)")
-        await _wait(lambda: count(InboundMessage, InboundMessage.state != "stored") >= sent, "the replies to be processed")
+        await _wait(lambda: count(InboundMessage, InboundMessage.state.in_(["processed", "quarantined", "duplicate"])) >= sent,
+                    "the replies to be processed")
 
         say("3. Ekspert vastab küsimusele kõigile pakkujatele ühtemoodi")
         with ctx.uow() as uow:
@@ -294,7 +295,7 @@ async def _lifecycle(server, cfg_path: Path, deadline: datetime) -> int:
                 print(f"  hinnatud: {name}: materjalid {m}, meetodid {me}")
         for b in evaluation.undecided(ctx, "302834"):
             name = names.get(b.bidder_id, b.sender)
-            why = "Hilinenud pakkumus" if b.late else "Maksumuse vorm puudub, pakkumus ei ole täielik"
+            why = "; ".join(pr["message"] for pr in evaluation.blocking_problems(b))
             evaluation.decide_bid(ctx, b.id, False, why, "Taimi Nilson")
             print(f"  tagasi lükatud: {name} – {why}")
 
