@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -124,7 +125,9 @@ class _Outcome:
 def classify(exc: BaseException) -> tuple[str, float | None]:
     """(outcome, retry_after seconds or None) for an exception raised while sending one step."""
     if isinstance(exc, RetryAfter):
-        ra = exc.retry_after
+        with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta
+            warnings.simplefilter("ignore")
+            ra = exc.retry_after
         return _Outcome.RETRY, float(ra.total_seconds() if isinstance(ra, timedelta) else ra)
     if isinstance(exc, BadRequest):
         if "parse entities" in str(exc).lower():

@@ -1,0 +1,262 @@
+"""Staff actions that reach bidders or move the deadline, always after an explicit confirmation button.
+
+/remind  -> list of silent invitees + [Saada] ("rm:<pid>") -> service.outbound.send_reminders(ctx, key, batch_label)
+/clarify -> text -> preview + [Saada kõigile] ("cs:<pid>") -> service.outbound.send_clarification(ctx, key, text, attachments=[])
+           (also started by the "Vasta kõigile" button of a question notification: "cl:<pid>")
+/extend  -> "/extend [key] 26.01.2026 15:00" (or the date as text) -> [Kinnita] ("ex:<pid>:<epoch>")
+           -> service.deadline.extend_deadline(ctx, key, new_deadline, actor)
+"x" cancels any pending confirmation.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from hankebot.bot.common import (
+    actor,
+    call_service,
+    cb,
+    get_ctx,
+    keyboard,
+    pick_procurement,
+    proc_id,
+    proc_key_of,
+    reply,
+)
+from hankebot.bot.texts import clip, esc
+from hankebot.core.et_format import datetime_et
+from hankebot.service.status import procurement_status
+
+_DATE = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(?:kell\s+)?(\d{1,2})[.:](\d{2}))?\s*$")
+
+
+async def _drop_keyboard(update: Update) -> None:
+    """Remove the buttons of the pressed message, so a confirmation cannot be pressed twice."""
+    q = update.callback_query
+    if q is not None and q.message is not None:
+        try:
+            await q.edit_message_reply_markup(None)
+        except TelegramError:
+            pass
+
+
+async def _service_missing(update: Update, tg: ContextTypes.DEFAULT_TYPE, what: str) -> None:
+    await reply(update, tg, f"See tegevus ({esc(what)}) pole selles paigalduses veel saadaval.")
+
+
+# ---------------------------------------------------------------- /remind
+
+
+async def cmd_remind(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | None = None,
+                     args: list[str] | None = None) -> None:
+    ctx = get_ctx(tg)
+    if key is None:
+        key, args = await pick_procurement(update, tg, "remind", list(tg.args or []))
+        if key is None:
+            return
+    st = procurement_status(ctx, key)
+    if st.state not in ("invited", "open") or st.time_left.total_seconds() <= 0:
+        await reply(update, tg, "Meeldetuletust ei saa saata: pakkumusi enam ei oodata.")
+        return
+    silent = st.silent
+    if not silent:
+        await reply(update, tg, "Kõik kutsutud on vastanud; meeldetuletust pole vaja.")
+        return
+    lines = [f"📨 Meeldetuletus hankes {esc(st.reference)} läheb neile, kes pole vastanud ({len(silent)}):"]
+    lines += [f"• {esc(b.name)} ({esc(b.email)})" for b in silent]
+    lines.append(f"Tähtaeg: {datetime_et(st.deadline)}. Kas saadan?")
+    pid = proc_id(ctx, key)
+    await reply(update, tg, "\n".join(lines), keyboard([[("Saada meeldetuletus", cb("rm", pid)), ("Loobu", "x")]]))
+
+
+async def on_remind_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    q = update.callback_query
+    await q.answer()
+    await _drop_keyboard(update)
+    ctx = get_ctx(tg)
+    key = proc_key_of(ctx, int((q.data or "rm:0").split(":")[1] or 0))
+    if key is None:
+        return
+    try:
+        from hankebot.service.outbound import send_reminders
+    except ImportError:
+        await _service_missing(update, tg, "meeldetuletus")
+        return
+    label = "telegram-" + ctx.local(ctx.now()).strftime("%Y%m%d-%H%M")
+    try:
+        res = await call_service(send_reminders, ctx, key, label)
+    except Exception as e:  # the service says why (lifecycle, SMTP); the expert sees it
+        await reply(update, tg, f"Meeldetuletust ei saadetud: {esc(e)}")
+        return
+    n = len(res) if isinstance(res, (list, tuple, set)) else res
+    await reply(update, tg, f"✅ Meeldetuletus saadetud" + (f": {esc(n)} kirja." if n is not None else "."))
+    with ctx.uow() as uow:
+        uow.repo.audit(actor(update), "telegram_remind", proc_id(ctx, key), batch=label)
+        uow.commit()
+
+
+# ---------------------------------------------------------------- /clarify
+
+
+async def cmd_clarify(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | None = None,
+                      args: list[str] | None = None) -> None:
+    ctx = get_ctx(tg)
+    if key is None:
+        key, args = await pick_procurement(update, tg, "clarify", list(tg.args or []))
+        if key is None:
+            return
+    pid = proc_id(ctx, key)
+    text = " ".join(args or []).strip()
+    if text:
+        await _clarify_preview(update, tg, pid, key, text)
+        return
+    tg.user_data["awaiting"] = {"kind": "clarify", "pid": pid}
+    await reply(update, tg, f"✍️ Selgitus hankes {esc(key)}: kirjuta tekst. See läheb kõigile kutsutud pakkujatele "
+                            "ühtemoodi (küsija nime ei avaldata). Katkestamiseks /cancel.")
+
+
+async def on_clarify_start(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "Vasta kõigile" button of a question notification ("cl:<pid>")."""
+    q = update.callback_query
+    await q.answer()
+    ctx = get_ctx(tg)
+    key = proc_key_of(ctx, int((q.data or "cl:0").split(":")[1] or 0))
+    if key is None:
+        return
+    await cmd_clarify(update, tg, key, [])
+
+
+async def _clarify_preview(update: Update, tg: ContextTypes.DEFAULT_TYPE, pid: int, key: str, text: str) -> None:
+    tg.user_data.pop("awaiting", None)
+    tg.user_data["clarify"] = {"pid": pid, "text": text}
+    await reply(update, tg, f"Selgitus hankes {esc(key)} kõigile pakkujatele:\n\n<i>{esc(clip(text, 3000))}</i>\n\nKas saadan?",
+                keyboard([[("Saada kõigile", cb("cs", pid)), ("Loobu", "x")]]))
+
+
+async def on_clarify_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: dict) -> None:
+    ctx = get_ctx(tg)
+    text = (update.effective_message.text or "").strip()
+    key = proc_key_of(ctx, state["pid"])
+    if not text or key is None:
+        return
+    await _clarify_preview(update, tg, state["pid"], key, text)
+
+
+async def on_clarify_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    q = update.callback_query
+    await q.answer()
+    await _drop_keyboard(update)
+    ctx = get_ctx(tg)
+    pid = int((q.data or "cs:0").split(":")[1] or 0)
+    pending = tg.user_data.get("clarify")
+    if not pending or pending["pid"] != pid:
+        await reply(update, tg, "Selgituse tekst on kadunud; alusta uuesti: /clarify")
+        return
+    key = proc_key_of(ctx, pid)
+    try:
+        from hankebot.service.outbound import send_clarification
+    except ImportError:
+        await _service_missing(update, tg, "selgitus")
+        return
+    try:
+        res = await call_service(send_clarification, ctx, key, pending["text"], attachments=[])
+    except Exception as e:  # shown to the expert; nothing was confirmed as sent
+        await reply(update, tg, f"Selgitust ei saadetud: {esc(e)}")
+        return
+    tg.user_data.pop("clarify", None)
+    n = len(res) if isinstance(res, (list, tuple, set)) else None
+    await reply(update, tg, "✅ Selgitus saadetud" + (f" ({n} kirja)." if n is not None else "."))
+
+
+# ---------------------------------------------------------------- /extend
+
+
+def parse_local_datetime(text: str, tz, default_hour: int, default_minute: int) -> datetime | None:
+    """'26.01.2026 15:00', '26.01.2026 kell 15.00' or '26.01.2026' (then the current deadline's time)."""
+    m = _DATE.match(text or "")
+    if not m:
+        return None
+    d, mo, y, h, mi = m.groups()
+    try:
+        return datetime(int(y), int(mo), int(d), int(h) if h else default_hour, int(mi) if mi else default_minute,
+                        tzinfo=tz)
+    except ValueError:
+        return None
+
+
+async def cmd_extend(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | None = None,
+                     args: list[str] | None = None) -> None:
+    ctx = get_ctx(tg)
+    if key is None:
+        key, args = await pick_procurement(update, tg, "extend", list(tg.args or []))
+        if key is None:
+            return
+    pid = proc_id(ctx, key)
+    text = " ".join(args or []).strip()
+    if not text:
+        tg.user_data["awaiting"] = {"kind": "extend", "pid": pid}
+        await reply(update, tg, "Kirjuta uus tähtaeg kujul <code>26.01.2026 15:00</code>. Katkestamiseks /cancel.")
+        return
+    await _extend_preview(update, tg, pid, key, text)
+
+
+async def _extend_preview(update: Update, tg: ContextTypes.DEFAULT_TYPE, pid: int, key: str, text: str) -> None:
+    ctx = get_ctx(tg)
+    with ctx.uow() as uow:
+        old = ctx.local(uow.repo.procurement(key).deadline)
+    new = parse_local_datetime(text, ctx.cfg.tz, old.hour, old.minute)
+    if new is None:
+        tg.user_data["awaiting"] = {"kind": "extend", "pid": pid}
+        await reply(update, tg, "Ei saanud kuupäevast aru. Kirjuta kujul <code>26.01.2026 15:00</code>.")
+        return
+    tg.user_data.pop("awaiting", None)
+    if new <= old:
+        await reply(update, tg, f"Uus tähtaeg peab olema hilisem kui praegune ({datetime_et(old)}).")
+        return
+    epoch = int(new.astimezone(timezone.utc).timestamp())
+    await reply(update, tg, f"Hanke {esc(key)} tähtaeg: {datetime_et(old)} → <b>{datetime_et(new)}</b>. Kinnitad?",
+                keyboard([[("Kinnita", cb("ex", pid, epoch)), ("Loobu", "x")]]))
+
+
+async def on_extend_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: dict) -> None:
+    ctx = get_ctx(tg)
+    key = proc_key_of(ctx, state["pid"])
+    if key is None:
+        return
+    await _extend_preview(update, tg, state["pid"], key, update.effective_message.text or "")
+
+
+async def on_extend_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    q = update.callback_query
+    await q.answer()
+    await _drop_keyboard(update)
+    ctx = get_ctx(tg)
+    try:
+        _, pid, epoch = (q.data or "").split(":")
+        key = proc_key_of(ctx, int(pid))
+        new = datetime.fromtimestamp(int(epoch), tz=timezone.utc).astimezone(ctx.cfg.tz)
+    except ValueError:
+        return
+    if key is None:
+        return
+    from hankebot.service.deadline import extend_deadline
+
+    try:
+        res = await call_service(extend_deadline, ctx, key, new, actor(update))
+    except Exception as e:  # LifecycleError etc.: the reason goes to the expert
+        await reply(update, tg, f"Tähtaega ei muudetud: {esc(e)}")
+        return
+    when = ctx.local(res) if isinstance(res, datetime) else new
+    await reply(update, tg, f"✅ Hanke {esc(key)} uus tähtaeg on {datetime_et(when)}.")
+
+
+async def on_cancel_button(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    q = update.callback_query
+    await q.answer("Katkestatud")
+    await _drop_keyboard(update)
+    tg.user_data.pop("clarify", None)
+    tg.user_data.pop("awaiting", None)

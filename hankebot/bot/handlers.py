@@ -1,0 +1,243 @@
+"""Staff commands: /help /status /bids /missing /questions /results /protocol /held /cancel, the
+procurement chooser ("p:<cmd>:<id>"), the free-text router for pending questions, and `register(app)`
+which wires every handler (grading.py and actions.py hold the longer flows)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from telegram import InputFile, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from hankebot.bot import actions, grading
+from hankebot.bot.common import actor, call_service, cb, get_ctx, keyboard, pick_procurement, reply, sealed_info
+from hankebot.bot.outbox_worker import release_held
+from hankebot.bot.replies import HELP, BidLine, bids_text, missing_text, results_text, status_text
+from hankebot.bot.texts import clip, esc
+from hankebot.core.et_format import datetime_et
+from hankebot.service.status import procurement_status
+
+log = logging.getLogger(__name__)
+
+
+async def cmd_help(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update, tg, HELP)
+
+
+async def cmd_cancel(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    had = tg.user_data.pop("awaiting", None) or tg.user_data.pop("clarify", None)
+    await reply(update, tg, "Katkestatud." if had else "Pooleli tegevust polnud.")
+
+
+def _with_proc(cmd: str, fn):
+    """A command handler that resolves the procurement (argument, the only one, or a keyboard)."""
+
+    async def handler(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+        key, args = await pick_procurement(update, tg, cmd, list(tg.args or []))
+        if key is not None:
+            await fn(update, tg, key, args)
+
+    return handler
+
+
+async def do_status(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+    st = procurement_status(get_ctx(tg), key)
+    await reply(update, tg, status_text(st))
+
+
+async def do_bids(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+    ctx = get_ctx(tg)
+    sealed, opens = sealed_info(ctx, key)
+    titles = {f.key: f.title for f in ctx.proc_settings(key).forms}
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(key)
+        names = {b.id: b.name for b in uow.repo.bidders(p.id, active_only=False)}
+        lines = []
+        for b in uow.repo.bids(p.id):
+            lines.append(BidLine(
+                bid_id=b.id, part_no=b.part_no, bidder_name=names.get(b.bidder_id, b.sender),
+                received_at=ctx.local(b.received_at), late=b.late,
+                # sealed: the price never leaves this function
+                price=None if sealed else b.price, price_basis=None if sealed else b.price_basis,
+                missing_forms=[titles.get(k, k) for k in b.missing_forms],
+                problems=[] if sealed else [pr.get("message", "") for pr in (b.problems or [])],
+                decision=b.decision))
+    await reply(update, tg, bids_text(p.reference, lines, sealed, opens))
+
+
+async def do_missing(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+    await reply(update, tg, missing_text(procurement_status(get_ctx(tg), key)))
+
+
+async def do_questions(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+    ctx = get_ctx(tg)
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(key)
+        names = {b.id: b.name for b in uow.repo.bidders(p.id, active_only=False)}
+        qs = uow.repo.inbound_for(p.id, "question")
+        lines = [f"❓ <b>Küsimused · hange {esc(p.reference)}</b>"]
+        if not qs:
+            lines.append("Küsimusi pole.")
+        for m in qs:
+            who = names.get(m.bidder_id) or m.sender or "?"
+            excerpt = (m.summary or {}).get("excerpt") or (m.summary or {}).get("text") or ""
+            lines.append(f"• {datetime_et(ctx.local(m.received_at))} {esc(who)}: {esc(clip(m.subject or '', 200))}")
+            if excerpt:
+                lines.append(f"  <i>{esc(clip(str(excerpt), 500))}</i>")
+        pid = p.id
+    markup = keyboard([[("Vasta kõigile", cb("cl", pid))]]) if qs else None
+    await reply(update, tg, "\n".join(lines), markup)
+
+
+async def do_results(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+    ctx = get_ctx(tg)
+    sealed, opens = sealed_info(ctx, key)
+    if sealed:
+        await reply(update, tg, f"🔒 Pakkumused on suletud kuni {datetime_et(opens)}; tulemusi veel pole.")
+        return
+    from hankebot.service import evaluation
+
+    try:
+        res = await call_service(evaluation.results, ctx, key)
+    except evaluation.Sealed as e:
+        await reply(update, tg, f"🔒 Pakkumused on suletud kuni {datetime_et(e.opens_at)}; tulemusi veel pole.")
+        return
+    await reply(update, tg, results_text(ctx.proc_settings(key).reference, res))
+
+
+async def do_protocol(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+    ctx = get_ctx(tg)
+    sealed, opens = sealed_info(ctx, key)
+    if sealed:
+        await reply(update, tg, f"🔒 Pakkumused on suletud kuni {datetime_et(opens)}; protokolli veel pole.")
+        return
+    from hankebot.service import evaluation
+
+    await tg.bot.send_chat_action(update.effective_chat.id, "upload_document")
+    try:
+        files = await call_service(evaluation.write_report, ctx, key, actor=actor(update))
+    except evaluation.Sealed as e:
+        await reply(update, tg, f"🔒 Pakkumused on suletud kuni {datetime_et(e.opens_at)}.")
+        return
+    chat = update.effective_chat.id
+    for path in (files.xlsx, files.pdf):
+        p = Path(path)
+        await tg.bot.send_document(chat, InputFile(p.read_bytes(), filename=p.name),
+                                   caption=f"Hindamise protokoll · hange {esc(key)}")
+    chart = getattr(files, "chart_png", None) or getattr(files, "chart", None)
+    if chart and Path(chart).is_file():
+        await tg.bot.send_photo(chat, InputFile(Path(chart).read_bytes(), filename=Path(chart).name),
+                                caption="Koondpunktid")
+
+
+async def cmd_held(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    """Notifications whose delivery is unknown (interrupted or timed out): list, offer to resend."""
+    ctx = get_ctx(tg)
+    with ctx.uow() as uow:
+        rows = uow.repo.notifications(state="held")
+    if not rows:
+        await reply(update, tg, "Teadmata saatusega teateid pole.")
+        return
+    lines = ["Need teated võisid kohale jõuda või mitte (saatmine katkes):"]
+    for r in rows[:30]:
+        first = clip(r.text.split("\n", 1)[0], 120)
+        lines.append(f"• #{r.id} {datetime_et(ctx.local(r.created_at))}: {esc(first)}")
+    await reply(update, tg, "\n".join(lines), keyboard([[("Saada kõik uuesti", "hr:all"), ("Jäta", "x")]]))
+
+
+async def on_held_resend(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    q = update.callback_query
+    await q.answer()
+    await actions._drop_keyboard(update)  # noqa: SLF001
+    n = release_held(get_ctx(tg))
+    await reply(update, tg, f"Uuesti saatmiseks järjekorras: {n} teadet.")
+
+
+COMMANDS = {
+    "status": do_status,
+    "bids": do_bids,
+    "missing": do_missing,
+    "questions": do_questions,
+    "results": do_results,
+    "protocol": do_protocol,
+    "grade": grading.cmd_grade,
+    "remind": actions.cmd_remind,
+    "clarify": actions.cmd_clarify,
+    "extend": actions.cmd_extend,
+}
+
+
+async def on_pick(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    """The procurement chooser: "p:<cmd>:<procurement id>" (also p:accept / p:reject)."""
+    q = update.callback_query
+    await q.answer()
+    ctx = get_ctx(tg)
+    try:
+        _, cmd, pid = (q.data or "").split(":")
+        from hankebot.bot.common import proc_key_of
+
+        key = proc_key_of(ctx, int(pid))
+    except ValueError:
+        return
+    if key is None:
+        return
+    if cmd in ("accept", "reject"):
+        await grading.list_problem_bids(update, tg, key, cmd == "accept")
+    elif cmd in COMMANDS:
+        await COMMANDS[cmd](update, tg, key, [])
+
+
+async def on_text(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    """Free text answers what the bot asked last (justification, reason, clarification, date)."""
+    state = tg.user_data.get("awaiting")
+    if not state:
+        await reply(update, tg, "Ma ei oodanud praegu teksti. Käsud: /help")
+        return
+    handler = {"grade": grading.on_grade_text, "decide": grading.on_decide_text,
+               "clarify": actions.on_clarify_text, "extend": actions.on_extend_text}.get(state.get("kind"))
+    if handler is None:
+        tg.user_data.pop("awaiting", None)
+        return
+    await handler(update, tg, state)
+
+
+async def on_error(update: object, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("bot handler failed: %s", tg.error, exc_info=tg.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await tg.bot.send_message(update.effective_chat.id, "Midagi läks valesti; viga on logitud. Proovi uuesti.")
+        except Exception:  # the error path must not raise
+            pass
+
+
+BOT_COMMANDS = [
+    ("status", "ülevaade"), ("bids", "pakkumused"), ("missing", "puudu"), ("questions", "küsimused"),
+    ("grade", "hindamine"), ("accept", "probleemiga pakkumus vastu"), ("reject", "probleemiga pakkumus tagasi"),
+    ("results", "tulemused"), ("protocol", "protokoll"), ("remind", "meeldetuletus"), ("clarify", "selgitus kõigile"),
+    ("extend", "tähtaja pikendamine"), ("held", "teadmata saatusega teated"), ("cancel", "katkesta"), ("help", "abi"),
+]
+
+
+def register(app: Application) -> None:
+    """Add every staff handler (the gate is installed separately, in group -1)."""
+    app.add_handler(CommandHandler(["help", "start"], cmd_help))
+    app.add_handler(CommandHandler("cancel", cmd_cancel))
+    for name, fn in COMMANDS.items():
+        if name in ("grade", "remind", "clarify", "extend"):
+            app.add_handler(CommandHandler(name, fn))  # they pick the procurement themselves
+        else:
+            app.add_handler(CommandHandler(name, _with_proc(name, fn)))
+    app.add_handler(CommandHandler("accept", grading.cmd_accept))
+    app.add_handler(CommandHandler("reject", grading.cmd_reject))
+    app.add_handler(CommandHandler("held", cmd_held))
+    app.add_handler(CallbackQueryHandler(on_pick, pattern=r"^p:"))
+    app.add_handler(CallbackQueryHandler(grading.on_grade_callback, pattern=r"^(gb|gc|g):"))
+    app.add_handler(CallbackQueryHandler(grading.on_decide_callback, pattern=r"^(da|dr):"))
+    app.add_handler(CallbackQueryHandler(actions.on_remind_confirm, pattern=r"^rm:"))
+    app.add_handler(CallbackQueryHandler(actions.on_clarify_start, pattern=r"^cl:"))
+    app.add_handler(CallbackQueryHandler(actions.on_clarify_confirm, pattern=r"^cs:"))
+    app.add_handler(CallbackQueryHandler(actions.on_extend_confirm, pattern=r"^ex:"))
+    app.add_handler(CallbackQueryHandler(on_held_resend, pattern=r"^hr:"))
+    app.add_handler(CallbackQueryHandler(actions.on_cancel_button, pattern=r"^x$"))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
+    app.add_error_handler(on_error)
