@@ -24,7 +24,8 @@ def current_plan(ctx: Context) -> list[PlannedJob]:
                 ps = ctx.proc_settings(p.key)
             except KeyError:
                 continue
-            plan += plan_jobs(p.key, State(p.state), p.deadline, ctx.now(),
+            # local time: working days and wall-clock warning times follow Tallinn dates and DST, not UTC
+            plan += plan_jobs(p.key, State(p.state), ctx.local(p.deadline), ctx.now(),
                               ps.reminders.working_days_before, p.opening_delay_minutes)
     return plan
 
