@@ -159,6 +159,8 @@ def refresh_state(ctx: Context, proc_key: str) -> bool:
         p = repo.procurement(proc_key)
         p.state = lifecycle.mark_evaluated(State(p.state), True).value
         repo.s.add(p)
+        # one notice per evaluation: a re-evaluation after a regrade is announced again, a replay is not
+        round_no = len(repo.audit_rows(p.id, "evaluated")) + 1
         repo.audit("system", "evaluated", p.id)
         lines = []
         for r in res:
@@ -166,7 +168,7 @@ def refresh_state(ctx: Context, proc_key: str) -> bool:
                 w = r.ranked[0]
                 lines.append(f"Osa {r.part_no}: 1. {html.escape(w.bid.bidder_name)} – {w.total} p")
         enqueue(ctx, repo, "results_ready", f"🏁 Hanke {p.reference} tulemused on valmis.\n" + "\n".join(lines)
-                + "\nProtokoll: /protocol", f"results:{p.key}:{utcnow().isoformat(timespec='minutes')}", p.id)
+                + "\nProtokoll: /protocol", f"results:{p.key}:{round_no}", p.id)
         uow.commit()
     return True
 
