@@ -235,3 +235,14 @@ def test_broken_secrets_file_does_not_echo_secrets(tmp_path, monkeypatch):
         cfg.secret("smtp_password")
     assert str(sf) in str(ei.value)
     assert "Very-Secret-9" not in str(ei.value)
+
+
+@pytest.mark.parametrize("bad", [0, -2])
+def test_reminder_days_must_be_positive(tmp_path, bad):
+    err = _error(tmp_path, reminders={"working_days_before": [2, bad]})
+    _has(err, "procurement[0].reminders.working_days_before[1]", "greater than or equal to 1")
+
+
+def test_reminders_configured(tmp_path):
+    cfg = load_config(make_config(tmp_path, reminders={"working_days_before": [2, 5]}))
+    assert cfg.settings.procurements[0].reminders.working_days_before == [2, 5]

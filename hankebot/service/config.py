@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -204,7 +204,7 @@ class ScoringSettings(_Strict):
 class ReminderSettings(_Strict):
     """Reminders to silent invitees: working days before the deadline. Empty = off (the default)."""
 
-    working_days_before: list[int] = []
+    working_days_before: list[Annotated[int, Field(ge=1, le=60)]] = []
     min_clarification_working_days: int = Field(3, ge=0)
 
 
