@@ -259,3 +259,71 @@ async def test_with_two_procurements_the_bot_asks_which(tmp_path, api):
         assert "Hange 302834" in r["text"]
     finally:
         await stop_application(app)
+
+
+# ---------------------------------------------------------------- actions reaching bidders (through the real service)
+
+
+async def test_question_button_leads_to_a_confirmed_clarification(ctx, api, bot):
+    from hankebot.bot.outbox_worker import TelegramSender, drain_once
+    from hankebot.bot.texts import question_payload, question_text
+    from hankebot.service.notify import enqueue
+
+    with ctx.uow() as uow:
+        pid = uow.repo.procurement(PROC_KEY).id
+        enqueue(ctx, uow.repo, "question", question_text("302834", "Kadri Jõgi", ctx.local(BEFORE), "Küsimus",
+                                                         "Kas võib pakkuda kahte gruppi?"), "q1", pid,
+                payload=question_payload(pid))
+        uow.commit()
+    assert await drain_once(ctx, TelegramSender(bot.bot)) == 1
+    note = await api.wait_for_message(STAFF, timeout=5)
+    assert buttons(note) == [f"cl:{pid}"]
+    ask = await press(api, note, f"cl:{pid}")
+    assert "kirjuta tekst" in ask["text"]
+    api.user_sends(STAFF, STAFF, "Jah, kahte gruppi võib pakkuda.")
+    preview = await api.wait_for_message(STAFF, timeout=5)
+    assert "Jah, kahte gruppi võib pakkuda." in preview["text"] and buttons(preview) == [f"cs:{pid}", "x"]
+    done = await press(api, preview, f"cs:{pid}")
+    # the procurement is still a draft: the outbound service refuses, and the expert is told why
+    assert "Selgitus – hange 302834" in done["text"] and "draft" in done["text"]
+    assert not buttons(api.sent_messages(STAFF)[-2])  # the confirmation cannot be pressed twice
+
+
+async def test_remind_confirmation_runs_the_reminder_batch(ctx, api, bot):
+    set_state(ctx, "open")
+    m = await say(api, "/remind")
+    assert "Ilmar Sepp" in m["text"] and buttons(m) == ["rm:1", "x"]
+    done = await press(api, m, "rm:1")
+    assert "Meeldetuletused – hange 302834" in done["text"]
+    with pytest.raises(ValueError):  # the keyboard is gone
+        api.user_presses(STAFF, STAFF, m["message_id"], "rm:1")
+
+
+async def test_cancel_button_forgets_the_clarification(ctx, api, bot):
+    m = await say(api, "/clarify 302834 Tekst kõigile")
+    assert buttons(m) == ["cs:1", "x"]
+    api.user_presses(STAFF, STAFF, m["message_id"], "x")
+    await api.wait_until(lambda: api.callback_answers, timeout=5)
+    await api.wait_until(lambda: not api.sent_messages(STAFF)[-1].get("reply_markup"), timeout=5)
+    r = await say(api, "/cancel")
+    assert "Pooleli tegevust polnud" in r["text"]
+
+
+async def test_protocol_sends_xlsx_pdf_and_chart(ctx, api, bot, clock):
+    from hankebot.service.evaluation import grade_bid
+
+    a = add_bid(ctx, "kadri", price="1000")
+    b = add_bid(ctx, "ilmar", price="1200")
+    clock.set(AFTER)
+    for bid, pts in ((a, 30), (b, 15)):
+        for crit in ("materials", "methods"):
+            grade_bid(ctx, bid, crit, Decimal(pts), "Põhjendus.", "Taimi Nilson")
+    api.user_sends(STAFF, STAFF, "/protocol")
+    await api.wait_until(lambda: len(api.sent_messages(STAFF)) >= 3, timeout=30)
+    msgs = api.sent_messages(STAFF)
+    assert [m["method"] for m in msgs] == ["sendDocument", "sendDocument", "sendPhoto"]
+    assert msgs[0]["document"]["file_name"].endswith(".xlsx") and msgs[1]["document"]["file_name"].endswith(".pdf")
+    assert msgs[1]["file_bytes"].startswith(b"%PDF")
+    api.user_sends(STAFF, STAFF, "/results")
+    text = (await api.wait_for_message(STAFF, lambda m: m["method"] == "sendMessage", timeout=5))["text"]
+    assert "1. Kadri Jõgi" in text and "1 000,00 €" in text

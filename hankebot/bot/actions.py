@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime, timezone
 
@@ -42,6 +43,23 @@ async def _drop_keyboard(update: Update) -> None:
             await q.edit_message_reply_markup(None)
         except TelegramError:
             pass
+
+
+def _outbound_opts(update: Update, tg: ContextTypes.DEFAULT_TYPE):
+    """OutboundOptions with the staff member as actor (bot_data["outbound_opts"] may hold a base, e.g. the demo's)."""
+    from hankebot.service.outbound import OutboundOptions
+
+    base = tg.application.bot_data.get("outbound_opts")
+    return dataclasses.replace(base, actor=actor(update)) if base is not None else OutboundOptions(actor=actor(update))
+
+
+def report_text(res: object, done: str) -> str:
+    """A SendReport (or anything) as a short HTML reply."""
+    fmt = getattr(res, "format_et", None)
+    if callable(fmt):
+        ok = getattr(res, "ok", True)
+        return ("✅ " if ok else "⚠️ ") + esc(fmt())
+    return "✅ " + esc(done)
 
 
 async def _service_missing(update: Update, tg: ContextTypes.DEFAULT_TYPE, what: str) -> None:
@@ -88,22 +106,18 @@ async def on_remind_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
         return
     label = "telegram-" + ctx.local(ctx.now()).strftime("%Y%m%d-%H%M")
     try:
-        res = await call_service(send_reminders, ctx, key, label)
+        res = await call_service(send_reminders, ctx, key, label, opts=_outbound_opts(update, tg))
     except Exception as e:  # the service says why (lifecycle, SMTP); the expert sees it
         await reply(update, tg, f"Meeldetuletust ei saadetud: {esc(e)}")
         return
-    n = len(res) if isinstance(res, (list, tuple, set)) else res
-    await reply(update, tg, f"✅ Meeldetuletus saadetud" + (f": {esc(n)} kirja." if n is not None else "."))
-    with ctx.uow() as uow:
-        uow.repo.audit(actor(update), "telegram_remind", proc_id(ctx, key), batch=label)
-        uow.commit()
+    await reply(update, tg, report_text(res, "Meeldetuletus saadetud."))
 
 
 # ---------------------------------------------------------------- /clarify
 
 
 async def cmd_clarify(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | None = None,
-                      args: list[str] | None = None) -> None:
+                      args: list[str] | None = None, question: int | None = None) -> None:
     ctx = get_ctx(tg)
     if key is None:
         key, args = await pick_procurement(update, tg, "clarify", list(tg.args or []))
@@ -112,9 +126,9 @@ async def cmd_clarify(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | 
     pid = proc_id(ctx, key)
     text = " ".join(args or []).strip()
     if text:
-        await _clarify_preview(update, tg, pid, key, text)
+        await _clarify_preview(update, tg, pid, key, text, question)
         return
-    tg.user_data["awaiting"] = {"kind": "clarify", "pid": pid}
+    tg.user_data["awaiting"] = {"kind": "clarify", "pid": pid, "question": question}
     await reply(update, tg, f"✍️ Selgitus hankes {esc(key)}: kirjuta tekst. See läheb kõigile kutsutud pakkujatele "
                             "ühtemoodi (küsija nime ei avaldata). Katkestamiseks /cancel.")
 
@@ -124,15 +138,21 @@ async def on_clarify_start(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> Non
     q = update.callback_query
     await q.answer()
     ctx = get_ctx(tg)
-    key = proc_key_of(ctx, int((q.data or "cl:0").split(":")[1] or 0))
+    parts = (q.data or "").split(":")
+    try:
+        key = proc_key_of(ctx, int(parts[1]))
+        question = int(parts[2]) if len(parts) > 2 else None
+    except (IndexError, ValueError):
+        return
     if key is None:
         return
-    await cmd_clarify(update, tg, key, [])
+    await cmd_clarify(update, tg, key, [], question)
 
 
-async def _clarify_preview(update: Update, tg: ContextTypes.DEFAULT_TYPE, pid: int, key: str, text: str) -> None:
+async def _clarify_preview(update: Update, tg: ContextTypes.DEFAULT_TYPE, pid: int, key: str, text: str,
+                           question: int | None = None) -> None:
     tg.user_data.pop("awaiting", None)
-    tg.user_data["clarify"] = {"pid": pid, "text": text}
+    tg.user_data["clarify"] = {"pid": pid, "text": text, "question": question}
     await reply(update, tg, f"Selgitus hankes {esc(key)} kõigile pakkujatele:\n\n<i>{esc(clip(text, 3000))}</i>\n\nKas saadan?",
                 keyboard([[("Saada kõigile", cb("cs", pid)), ("Loobu", "x")]]))
 
@@ -143,7 +163,7 @@ async def on_clarify_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: 
     key = proc_key_of(ctx, state["pid"])
     if not text or key is None:
         return
-    await _clarify_preview(update, tg, state["pid"], key, text)
+    await _clarify_preview(update, tg, state["pid"], key, text, state.get("question"))
 
 
 async def on_clarify_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
@@ -162,14 +182,15 @@ async def on_clarify_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> N
     except ImportError:
         await _service_missing(update, tg, "selgitus")
         return
+    kw = {"answers_inbound_id": pending["question"]} if pending.get("question") else {}
     try:
-        res = await call_service(send_clarification, ctx, key, pending["text"], attachments=[])
+        res = await call_service(send_clarification, ctx, key, pending["text"], attachments=[],
+                                 opts=_outbound_opts(update, tg), **kw)
     except Exception as e:  # shown to the expert; nothing was confirmed as sent
         await reply(update, tg, f"Selgitust ei saadetud: {esc(e)}")
         return
     tg.user_data.pop("clarify", None)
-    n = len(res) if isinstance(res, (list, tuple, set)) else None
-    await reply(update, tg, "✅ Selgitus saadetud" + (f" ({n} kirja)." if n is not None else "."))
+    await reply(update, tg, report_text(res, "Selgitus saadetud."))
 
 
 # ---------------------------------------------------------------- /extend

@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 
 
 def build_application(ctx: Context, token: str, base_url: str | None = None,
-                      base_file_url: str | None = None) -> Application:
+                      base_file_url: str | None = None, outbound_opts: object | None = None) -> Application:
     """A PTB Application with the staff gate (group -1) and every handler; no persistence
-    (pending questions live in user_data, in memory). HTML is the default parse mode."""
+    (pending questions live in user_data, in memory). HTML is the default parse mode.
+    `outbound_opts`: a service.outbound.OutboundOptions base for /remind and /clarify (the demo's)."""
     builder = ApplicationBuilder().token(token).defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=ctx.cfg.tz))
     if base_url:
         builder = builder.base_url(base_url)
@@ -29,6 +30,8 @@ def build_application(ctx: Context, token: str, base_url: str | None = None,
         builder = builder.base_file_url(base_file_url)
     app = builder.build()
     app.bot_data["ctx"] = ctx
+    if outbound_opts is not None:
+        app.bot_data["outbound_opts"] = outbound_opts
     install_gate(app, ctx)
     register(app)
     return app

@@ -135,9 +135,11 @@ def question_text(proc_ref: str, sender_name: str, received_at: datetime, subjec
     return "\n".join(lines)
 
 
-def question_payload(procurement_id: int) -> dict:
-    """Notification payload with the inline button that starts the clarification flow."""
-    return {"buttons": [[{"text": "Vasta kõigile", "data": f"cl:{procurement_id}"}]]}
+def question_payload(procurement_id: int, inbound_id: int | None = None) -> dict:
+    """Notification payload with the inline button "Vasta kõigile" that starts the clarification flow;
+    with `inbound_id` the clarification is linked to that question (answers_inbound_id)."""
+    data = f"cl:{procurement_id}" + (f":{inbound_id}" if inbound_id is not None else "")
+    return {"buttons": [[{"text": "Vasta kõigile", "data": data}]]}
 
 
 def bounce_text(proc_ref: str, recipient: str, bidder_name: str | None, reason: str | None,
