@@ -223,3 +223,43 @@ def test_plan_counts_working_days_on_local_dates(tmp_path):
     set_state(ctx, "open")
     plan = {j.job_id: j.at for j in current_plan(ctx)}
     assert plan[f"{PROC_KEY}:warn:3wd"] == datetime(2026, 2, 25, 0, 30, tzinfo=TALLINN)
+
+
+async def test_extension_survives_a_restart(tmp_path):
+    """extend_deadline changes the database only; a restart with the unchanged config.toml must keep it."""
+    deadline, path = _future_config(tmp_path)
+    ctx = open_context(load_config(path))
+    set_state(ctx, "open")
+    new = deadline + timedelta(days=1)
+    extend_deadline(ctx, PROC_KEY, new, actor="cli")
+    s1 = DeadlineScheduler(ctx)
+    s1.start()
+    jobs1 = s1.jobs()
+    s1.shutdown()
+    ctx.engine.dispose()
+    assert jobs1[CLOSE] == new
+
+    ctx2 = open_context(load_config(path))
+    s2 = DeadlineScheduler(ctx2)
+    s2.start()
+    try:
+        assert s2.jobs() == jobs1
+    finally:
+        s2.shutdown()
+    with ctx2.uow() as uow:
+        assert uow.repo.procurement(PROC_KEY).deadline == new
+    assert _audit(ctx2, "deadline_changed") == []
+
+
+def test_config_deadline_change_is_ignored_once_evaluated(tmp_path):
+    clock = Clock(datetime(2026, 1, 20, 9, 0, tzinfo=TALLINN))
+    path = make_config(tmp_path)
+    ctx = open_context(load_config(path), clock=clock)
+    set_state(ctx, "evaluated")
+    make_config(tmp_path, deadline=datetime(2026, 1, 26, 15, 0))
+    ctx.cfg = load_config(path)
+    changes = sync_config(ctx)
+    assert any("ignored" in c for c in changes)
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(PROC_KEY)
+        assert (p.state, p.deadline) == ("evaluated", datetime(2026, 1, 19, 15, 0, tzinfo=TALLINN))

@@ -21,8 +21,13 @@ def sync_config(ctx: Context) -> list[str]:
                 repo.audit("config", "procurement_added", p.id, key=ps.key, deadline=deadline)
                 changes.append(f"procurement {ps.key} added")
             else:
-                if p.deadline != deadline:
-                    if State(p.state) in (State.DRAFT, State.INVITED, State.OPEN) or deadline > ctx.now():
+                # a deadline extended by the bot/CLI lives in the database until config.toml is edited: apply
+                # the config's deadline only when the config's own value changed since it was last loaded
+                config_edited = (p.settings or {}).get("deadline") != snapshot.get("deadline")
+                if p.deadline != deadline and config_edited:
+                    movable = State(p.state) in (State.DRAFT, State.INVITED, State.OPEN) or (
+                        State(p.state) == State.CLOSED and deadline > ctx.now())
+                    if movable:
                         repo.audit("config", "deadline_changed", p.id, old=p.deadline, new=deadline)
                         changes.append(f"procurement {ps.key}: deadline {p.deadline.isoformat()} -> {deadline.isoformat()}")
                         p.deadline = deadline
@@ -31,6 +36,9 @@ def sync_config(ctx: Context) -> list[str]:
                             p.state = State.OPEN.value
                             p.closed_at = None
                             repo.audit("config", "reopened_by_deadline_change", p.id)
+                    else:
+                        # evaluated/decided/cancelled (or closed with a past date): the bids stay opened
+                        changes.append(f"procurement {ps.key}: deadline change ignored (state {p.state})")
                 p.reference, p.title = ps.reference, ps.title
                 p.opening_delay_minutes = ps.opening_delay_minutes
                 p.settings = snapshot
