@@ -67,7 +67,7 @@ async def _wait(stop_event: asyncio.Event, seconds: float) -> None:
 
 
 async def run_bot(ctx: Context, stop_event: asyncio.Event, poll_timeout: float = 10.0,
-                  outbox_poll_seconds: float = 1.0) -> None:
+                  outbox_poll_seconds: float = 1.0, start_retry_seconds: float = 2.0) -> None:
     """Run until `stop_event` is set (or the task is cancelled). With no token configured, only the
     console outbox worker runs (chat-0 rows are printed; staff rows wait for a token). If Telegram is
     unreachable at start, it keeps trying with back-off while the outbox rows stay pending."""
@@ -77,7 +77,7 @@ async def run_bot(ctx: Context, stop_event: asyncio.Event, poll_timeout: float =
         log.info("no Telegram token configured: notifications for chat 0 go to the console")
         await run_outbox(ctx, None, stop_event, poll_seconds=outbox_poll_seconds)
         return
-    delay = 2.0
+    delay = start_retry_seconds
     while not stop_event.is_set():
         app = build_application(ctx, token, tcfg.base_url, tcfg.base_file_url)
         try:
