@@ -94,3 +94,19 @@ def test_utc_and_local_deadline_give_the_same_instants_for_ordinary_times():
 
 def test_plan_is_deterministic():
     assert plan_jobs("k", State.OPEN, DEADLINE, INVITED_AT, [3, 1], 15) == plan_jobs("k", State.OPEN, DEADLINE, INVITED_AT, [1, 3], 15)
+
+
+def test_elapsed_offsets_are_real_time_across_dst():
+    # DST begins Sun 29.03.2026 03.00 -> 04.00; a deadline at 04.30 EEST (01.30 UTC)
+    deadline = datetime(2026, 3, 29, 4, 30, tzinfo=TALLINN)
+    jobs = {j.job_id: j.at for j in plan_jobs("k", State.OPEN, deadline, datetime(2026, 3, 1, tzinfo=TALLINN),
+                                              opening_delay_minutes=120)}
+    utc = timezone.utc
+    assert deadline.astimezone(utc) - jobs["k:warn:2h"].astimezone(utc) == timedelta(hours=2)
+    assert jobs["k:warn:2h"] == datetime(2026, 3, 29, 1, 30, tzinfo=TALLINN)
+    assert jobs["k:open_prices"].astimezone(utc) - deadline.astimezone(utc) == timedelta(hours=2)
+    assert jobs["k:warn:1d"] == datetime(2026, 3, 28, 4, 30, tzinfo=TALLINN)  # the same wall-clock time a day before
+    # DST ends Sun 25.10.2026 04.00 -> 03.00
+    deadline = datetime(2026, 10, 25, 5, 0, tzinfo=TALLINN)
+    jobs = {j.job_id: j.at for j in plan_jobs("k", State.OPEN, deadline, datetime(2026, 10, 1, tzinfo=TALLINN))}
+    assert deadline.astimezone(utc) - jobs["k:warn:2h"].astimezone(utc) == timedelta(hours=2)

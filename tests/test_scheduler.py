@@ -26,6 +26,10 @@ async def _wait_for(pred, timeout: float = 5.0) -> bool:
     return pred()
 
 
+def _utc(dt: datetime) -> datetime:
+    return dt.astimezone(timezone.utc)
+
+
 def _notes(ctx, kind: str) -> list[Notification]:
     with ctx.uow() as uow:
         return uow.repo.notifications(kind=kind)
@@ -84,9 +88,9 @@ async def test_restart_plans_the_same_jobs(tmp_path):
         s2.shutdown()
     assert jobs1 == jobs2
     assert jobs1[CLOSE] == deadline
-    assert jobs1[f"{PROC_KEY}:open_prices"] == deadline + timedelta(minutes=30)
+    assert jobs1[f"{PROC_KEY}:open_prices"] == _utc(deadline) + timedelta(minutes=30)
     assert {f"{PROC_KEY}:warn:3wd", f"{PROC_KEY}:warn:1d", f"{PROC_KEY}:warn:2h", f"{PROC_KEY}:remind:2wd"} <= set(jobs1)
-    assert jobs1[f"{PROC_KEY}:warn:2h"] == deadline - timedelta(hours=2)
+    assert jobs1[f"{PROC_KEY}:warn:2h"] == _utc(deadline) - timedelta(hours=2)
 
 
 async def test_extend_deadline_replans(tmp_path):
@@ -102,8 +106,8 @@ async def test_extend_deadline_replans(tmp_path):
         assert got == new.astimezone(timezone.utc)
         jobs = sched.jobs()
         assert jobs[CLOSE] == new
-        assert jobs[f"{PROC_KEY}:warn:2h"] == new - timedelta(hours=2)
-        assert jobs[f"{PROC_KEY}:open_prices"] == new + timedelta(minutes=30)
+        assert jobs[f"{PROC_KEY}:warn:2h"] == _utc(new) - timedelta(hours=2)
+        assert jobs[f"{PROC_KEY}:open_prices"] == _utc(new) + timedelta(minutes=30)
     finally:
         sched.shutdown()
     assert len(_notes(ctx, "deadline_extended")) == 1

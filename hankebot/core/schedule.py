@@ -6,7 +6,7 @@ its jobs with this plan. Jobs whose time has passed are dropped, except closing,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from hankebot.core.lifecycle import State
 from hankebot.core.workdays import working_days_before
@@ -29,13 +29,16 @@ def plan_jobs(
     opening_delay_minutes: int = 0,
 ) -> list[PlannedJob]:
     jobs: list[PlannedJob] = []
+    # working days and "1d" follow the deadline's wall clock (pass it in local time); "2h" and the opening
+    # delay are elapsed time, so they are computed in UTC (a DST change between them must not shift them)
+    exact = deadline.astimezone(timezone.utc) if deadline.tzinfo else deadline
     if state in (State.INVITED, State.OPEN):
         # a deadline that passed while the service was down: close at once
         jobs.append(PlannedJob(f"{proc_key}:close", "close", max(deadline, now), "deadline"))
         warns = [
             ("3wd", working_days_before(deadline, 3)),
             ("1d", deadline - timedelta(days=1)),
-            ("2h", deadline - timedelta(hours=2)),
+            ("2h", exact - timedelta(hours=2)),
         ]
         for label, at in warns:
             if at > now:
@@ -45,7 +48,7 @@ def plan_jobs(
             if at > now:
                 jobs.append(PlannedJob(f"{proc_key}:remind:{n}wd", "remind", at, f"reminder-{n}wd"))
     if state in (State.INVITED, State.OPEN, State.CLOSED) and opening_delay_minutes > 0:
-        at = deadline + timedelta(minutes=opening_delay_minutes)
+        at = exact + timedelta(minutes=opening_delay_minutes)
         if at > now:
             jobs.append(PlannedJob(f"{proc_key}:open_prices", "open_prices", at, "opening"))
     return sorted(jobs, key=lambda j: (j.at, j.job_id))
