@@ -239,3 +239,21 @@ def test_write_report(ctx, tmp_path):
         assert row.details["pdf"] == str(files.pdf)
     default = write_report(ctx, PROC_KEY)
     assert default.xlsx.parent == ctx.cfg.data_dir / "protocols" / PROC_KEY
+
+
+@pytest.mark.parametrize("final", ["decided", "cancelled"])
+def test_final_procurement_is_frozen(ctx, final):
+    from hankebot.core.lifecycle import LifecycleError
+
+    bid = add_bid(ctx, "koolituskeskus", price="1200", problems=[{"code": "missing_form", "message": "Puudub Lisa 2"}])
+    grade_bid(ctx, bid, "materials", D(30), JUST, "expert")
+    set_state(ctx, final)
+    with pytest.raises(LifecycleError, match=final):
+        grade_bid(ctx, bid, "materials", D(5), JUST, "expert")
+    with pytest.raises(LifecycleError, match=final):
+        decide_bid(ctx, bid, True, "sobib", "expert")
+    with ctx.uow() as uow:
+        (g,) = uow.repo.grades([bid])
+        assert g.points == D(30)
+        assert uow.repo.bid(bid).decision == "none"
+    assert len(_part(ctx).excluded) == 1  # results stay readable

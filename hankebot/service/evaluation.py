@@ -49,6 +49,12 @@ def _guard(ctx: Context, p) -> None:
         raise Sealed(ctx.local(opening_time(p.deadline, p.opening_delay_minutes)))
 
 
+def _not_final(p) -> None:
+    """A decided or cancelled procurement's evaluation is frozen."""
+    if State(p.state) in lifecycle.FINAL:
+        raise lifecycle.LifecycleError(f"cannot change the evaluation of a procurement that is {p.state}")
+
+
 def blocking_problems(bid) -> list[dict]:
     return [pr for pr in (bid.problems or []) if pr.get("code") in BLOCKING]
 
@@ -103,6 +109,7 @@ def grade_bid(ctx: Context, bid_id: int, criterion_key: str, points: Decimal, ju
             raise KeyError(f"no active bid #{bid_id}")
         p = repo.procurement_by_id(bid.procurement_id)
         _guard(ctx, p)
+        _not_final(p)
         ps = ctx.proc_settings(p.key)
         crit = next((c for c in criteria(ps, bid.part_no) if c.key == criterion_key), None)
         if crit is None:
@@ -132,6 +139,7 @@ def decide_bid(ctx: Context, bid_id: int, accept: bool, reason: str, actor: str)
             raise KeyError(f"no bid #{bid_id}")
         p = repo.procurement_by_id(bid.procurement_id)
         _guard(ctx, p)
+        _not_final(p)
         bid.decision = "accepted" if accept else "rejected"
         bid.decision_reason, bid.decided_by, bid.decided_at = reason.strip(), actor, utcnow()
         repo.s.add(bid)
