@@ -50,9 +50,10 @@ def _guard(ctx: Context, p) -> None:
 
 
 def _not_final(p) -> None:
-    """A decided or cancelled procurement's evaluation is frozen."""
+    """A decided or cancelled procurement's evaluation is frozen (ValueError, like the other refusals here)."""
     if State(p.state) in lifecycle.FINAL:
-        raise lifecycle.LifecycleError(f"cannot change the evaluation of a procurement that is {p.state}")
+        how = "otsustatud" if p.state == State.DECIDED.value else "tühistatud"
+        raise ValueError(f"Hange {p.reference} on {how}: hindeid ja otsuseid ei saa enam muuta.")
 
 
 def blocking_problems(bid) -> list[dict]:
