@@ -43,7 +43,7 @@ def test_headers_one_recipient_no_copies_and_human_mail():
     assert m["Reply-To"].addresses[0].addr_spec == "hange@example.ee"
     assert m["Cc"] is None and m["Bcc"] is None
     assert m["Auto-Submitted"] is None  # an invitation is human mail
-    assert m["Message-ID"] == "<hankebot.302834.invitation.invitation.kadri.abc@example.ee>"
+    assert m["Message-ID"] == "<hankebot.302834.invitation.kadri.abc@example.ee>"
     assert m["Subject"] == "Pakkumuskutse: „Õppekava“"
     assert m["Date"].datetime == datetime(2026, 1, 5, 8, 41, tzinfo=timezone.utc)
     assert "19.01.2026 kell 15.00" in m.get_body(("plain",)).get_content()
@@ -75,7 +75,7 @@ def test_message_id_sanitised_and_random_unless_given():
     a = make_message_id("302834", "clarification", "clarification:ab12", "kadri jõgi", "example.ee")
     b = make_message_id("302834", "clarification", "clarification:ab12", "kadri jõgi", "example.ee")
     assert a != b
-    assert a.startswith("<hankebot.302834.clarification.clarification-ab12.kadri-j-gi.") and a.endswith("@example.ee>")
+    assert a.startswith("<hankebot.302834.clarification.ab12.kadri-j-gi.") and a.endswith("@example.ee>")
     assert " " not in a and ":" not in a
 
 

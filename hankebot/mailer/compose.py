@@ -93,9 +93,12 @@ class Templates:
 
 
 def make_message_id(proc: str, kind: str, batch: str, bidder: str, domain: str, token: str | None = None) -> str:
-    """<hankebot.{proc}.{kind}.{batch}.{bidder}.{token}@{domain}>; the token is random unless given
+    """<hankebot.{proc}.{kind}[.{batch}].{bidder}.{token}@{domain}>: the batch is left out when it only repeats
+    the kind ("invitation"), and "clarification:ab12" contributes "ab12". The token is random unless given
     (callers store the result, so it is chosen once per message)."""
-    parts = [_ID_SAFE.sub("-", x).strip("-") or "x" for x in (proc, kind, batch, bidder)]
+    rest = batch[len(kind):].lstrip(":") if batch == kind or batch.startswith(kind + ":") else batch
+    raw_parts = [proc, kind] + ([rest] if rest else []) + [bidder]
+    parts = [_ID_SAFE.sub("-", x).strip("-") or "x" for x in raw_parts]
     tok = token or secrets.token_hex(6)
     return f"<hankebot.{'.'.join(parts)}.{tok}@{domain}>"
 

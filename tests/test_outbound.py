@@ -1,0 +1,525 @@
+"""Outbound mail against a REAL mail server (Postfix SMTP with AUTH delivering into Dovecot mailboxes).
+
+Every test gets its own fresh mailbox users (unique names), so tests never see each other's mail."""
+from __future__ import annotations
+
+import asyncio
+import email
+import itertools
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from email import policy
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from hankebot.devstack.mailserver import MailServer
+from hankebot.mailer import smtp_sender
+from hankebot.service.config import load_config
+from hankebot.service.context import open_context
+from hankebot.service.outbound import (
+    OutboundOptions,
+    resume_unsent,
+    send_clarification,
+    send_invitations,
+    send_receipt,
+    send_reminders,
+)
+from hankebot.storage.tables import InboundMessage, OutboundMessage
+from tests.helpers import TALLINN, Clock, add_bid, get_state, make_config
+
+pytestmark = [pytest.mark.mailserver, pytest.mark.timeout(120)]
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_FORMS = REPO / "forms" / "302834"
+NOW = datetime(2026, 1, 5, 10, 0, tzinfo=TALLINN)
+FAST = dict(backoff_base_seconds=0.01, backoff_max_seconds=0.02, copy_wait_seconds=3, copy_poll_seconds=0.25)
+_n = itertools.count(1)
+
+
+# ---------------------------------------------------------------- the mail server and per-test users
+
+
+@pytest.fixture(scope="module")
+def _own_mail_server():
+    base = Path(tempfile.mkdtemp(prefix="hbo-", dir="/tmp"))
+    try:
+        with MailServer(base, users={"tender@example.test": "tenderpass"}) as ms:
+            yield ms
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def mail(request) -> MailServer:
+    """The shared session server from conftest when there is one, else a module-scoped one of our own."""
+    try:
+        return request.getfixturevalue("mail_server")
+    except pytest.FixtureLookupError:
+        return request.getfixturevalue("_own_mail_server")
+
+
+class Env:
+    def __init__(self, mail: MailServer, tmp_path: Path, monkeypatch, n_bidders: int = 5, auth: bool = True,
+                 extra_bidders: list[dict] | None = None, edit=None):
+        self.ms = mail
+        tag = f"{next(_n)}x{uuid.uuid4().hex[:6]}"
+        self.tender = (f"tender-{tag}@example.test", f"tender{tag}pass")
+        self.expert = (f"expert-{tag}@example.test", f"expert{tag}pass")
+        self.bidders = [(f"bidder{i}-{tag}@example.test", f"bidder{i}{tag}pass") for i in range(1, n_bidders + 1)]
+        for user, pw in [self.tender, self.expert, *self.bidders]:
+            mail.add_user(user, pw)
+        self._wait_for_users()
+        monkeypatch.setenv("HANKEBOT_SMTP_PASSWORD", self.tender[1])
+        monkeypatch.setenv("HANKEBOT_IMAP_PASSWORD", self.tender[1])
+        bidders = [{"key": f"b{i}", "name": f"Pakkuja {i} OÜ" if i % 2 else f"Mari Õunapuu {i}", "email": addr,
+                    "person_type": "legal" if i % 2 else "natural"} for i, (addr, _) in enumerate(self.bidders, 1)]
+        bidders += extra_bidders or []
+
+        def _edit(data: dict) -> None:
+            data["mail"]["smtp"] = {"host": "127.0.0.1", "port": mail.smtp_port, "security": "none",
+                                    "username": self.tender[0] if auth else None, "max_attempts": 3,
+                                    "timeout_seconds": 10}
+            if not auth:
+                del data["mail"]["smtp"]["username"]
+            data["mail"]["imap"] = {"host": "127.0.0.1", "port": mail.imap_port, "security": "none",
+                                    "username": self.tender[0]}
+            proc = data["procurement"][0]
+            proc["mailbox"] = self.tender[0]
+            proc["expert_email"] = self.expert[0]
+            proc["bidders"] = bidders
+            if edit:
+                edit(data)
+
+        self.config_path = make_config(tmp_path, edit=_edit)
+        fdir = tmp_path / "forms" / "302834"
+        if REAL_FORMS.is_dir():  # the real blank forms when they exist; placeholders otherwise
+            for f in REAL_FORMS.iterdir():
+                if (fdir / f.name).exists():
+                    shutil.copyfile(f, fdir / f.name)
+        self.form_files = sorted(fdir.iterdir())
+        self.clock = Clock(NOW)
+        self.ctx = open_context(load_config(self.config_path), clock=self.clock)
+
+    def _wait_for_users(self, timeout: float = 10) -> None:
+        """Dovecot rereads its passwd-file lazily (about once a second): wait until every new user exists,
+        otherwise LMTP would bounce mail to a user added a moment ago."""
+        end = time.monotonic() + timeout
+        pending = [self.tender, self.expert, *self.bidders]
+        while pending and time.monotonic() < end:
+            try:
+                self.count(pending[0])
+                pending.pop(0)
+            except Exception:
+                time.sleep(0.2)
+        assert not pending, f"mail users not visible to Dovecot: {pending}"
+
+    def reopen(self):
+        """A fresh context on the same database: what a restarted service sees."""
+        self.ctx = open_context(load_config(self.config_path), clock=self.clock)
+        return self.ctx
+
+    def raws(self, user: tuple[str, str]) -> list[bytes]:
+        with self.ms.mailbox(user[0], user[1]) as mb:
+            typ, data = mb.client.uid("FETCH", "1:*", "(BODY.PEEK[])")
+            return [item[1] for item in data if isinstance(item, tuple)]
+
+    def count(self, user: tuple[str, str]) -> int:
+        return self.ms.mailbox_count(user[0], user[1])
+
+    def wait_counts(self, expected: dict[tuple[str, str], int], timeout: float = 20) -> dict:
+        """Poll until every mailbox holds its expected count (Postfix delivers asynchronously), then let the
+        queue settle and count again, so a late duplicate would still be seen."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            got = {u: self.count(u) for u in expected}
+            if all(got[u] >= n for u, n in expected.items()):
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        return {u: self.count(u) for u in expected}
+
+    def rows(self, kind: str | None = None) -> list[OutboundMessage]:
+        with self.ctx.uow() as uow:
+            q = select(OutboundMessage)
+            if kind:
+                q = q.where(OutboundMessage.kind == kind)
+            return list(uow.repo.s.exec(q.order_by(OutboundMessage.id)))
+
+
+@pytest.fixture
+def env(mail, tmp_path, monkeypatch) -> Env:
+    return Env(mail, tmp_path, monkeypatch)
+
+
+def parsed(raw: bytes):
+    return email.message_from_bytes(raw, policy=policy.default)
+
+
+class Crash(BaseException):
+    """Stands for the process dying (kill -9): not an Exception, nothing catches it."""
+
+
+def crashing_send(crash_at: int, deliver_first: bool):
+    """smtp_sender.send that works for `crash_at` messages, then dies on the next one: after the SMTP
+    transaction completed (deliver_first) or before it started."""
+    state = {"n": 0}
+
+    async def send(raw, sender, rcpts, smtp, password):
+        if state["n"] == crash_at:
+            if deliver_first:
+                await smtp_sender.send(raw, sender, rcpts, smtp, password)
+            raise Crash()
+        state["n"] += 1
+        return await smtp_sender.send(raw, sender, rcpts, smtp, password)
+
+    return send
+
+
+# ---------------------------------------------------------------- invitations
+
+
+async def test_every_bidder_gets_exactly_one_private_invitation_with_identical_forms(env: Env):
+    report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert report.errors == [] and report.failed == []
+    assert sorted(report.sent) == sorted(a for a, _ in env.bidders)
+    assert report.state == "open" and get_state(env.ctx) == "open"
+
+    counts = env.wait_counts({**{b: 1 for b in env.bidders}, env.tender: 5})
+    assert counts == {**{b: 1 for b in env.bidders}, env.tender: 5}  # the mailbox got a Bcc copy of each
+    forms = {f.name: f.read_bytes() for f in env.form_files}
+    addresses = [a for a, _ in env.bidders]
+    for i, b in enumerate(env.bidders):
+        (raw,) = env.raws(b)
+        m = parsed(raw)
+        assert [a.addr_spec for a in m["To"].addresses] == [b[0]]
+        assert m["Cc"] is None and m["Bcc"] is None and m["Auto-Submitted"] is None
+        assert m["From"].addresses[0].addr_spec == env.expert[0]
+        assert m["Reply-To"].addresses[0].addr_spec == env.tender[0]
+        assert m["Message-ID"].strip().startswith(f"<hankebot.302834.invitation.b{i + 1}.")
+        got = {a.get_filename(): a.get_content() for a in m.iter_attachments()}
+        assert got == forms  # every form, byte-identical
+        body = m.get_body(("plain",)).get_content()
+        assert "19.01.2026 kell 15.00" in body
+        assert "II moodul" in body  # the invited part
+        sheet = "füüsilise isiku maksumus" if i % 2 else "juriidilise isiku maksumus"
+        assert sheet in body
+        lowered = raw.lower()
+        for other in addresses:
+            if other != b[0]:
+                assert other.lower().encode() not in lowered, f"{other} leaked into {b[0]}'s invitation"
+    for raw in env.raws(env.tender):
+        assert b"\nbcc:" not in raw.lower().replace(b"\r\n", b"\n")
+
+    rows = env.rows("invitation")
+    assert [r.state for r in rows] == ["sent"] * 5 and all(r.attempts == 1 for r in rows)
+    assert {r.dedupe_key for r in rows} == {f"invitation:302834:b{i}" for i in range(1, 6)}
+    delivered = {b[0]: env.raws(b)[0] for b in env.bidders}
+    for r in rows:  # the stored .eml is exactly what was delivered (after the headers the server prepends)
+        stored = env.ctx.raw.get(r.raw_path)
+        assert delivered[r.recipient].endswith(stored)
+
+
+async def test_running_twice_sends_nothing_new(env: Env):
+    first = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert len(first.sent) == 5
+    second = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert second.sent == [] and sorted(second.already_sent) == sorted(first.sent) and second.errors == []
+    assert "Juba varem saadetud (5)" in second.format_et()
+    assert len(env.rows()) == 5
+    assert env.wait_counts({b: 1 for b in env.bidders}) == {b: 1 for b in env.bidders}
+
+
+async def test_missing_form_stops_the_whole_batch(env: Env):
+    env.form_files[-1].unlink()
+    report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert [p.code for p in report.errors] == ["form_missing"]
+    assert report.sent == [] and report.failed == []
+    assert "kutseid ei saadeta" in report.format_et().lower() or "midagi ei saadetud" in report.format_et()
+    assert env.rows() == []
+    assert get_state(env.ctx) == "draft"
+    time.sleep(0.5)
+    assert all(env.count(u) == 0 for u in [*env.bidders, env.tender])
+
+
+async def test_past_deadline_and_bad_template_refuse_everything(env: Env, tmp_path: Path):
+    env.clock.set(datetime(2026, 1, 20, 9, 0, tzinfo=TALLINN))
+    report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert "deadline_past" in [p.code for p in report.errors]
+    assert env.rows() == []
+
+
+async def test_dry_run_writes_eml_files_and_sends_nothing(env: Env, tmp_path: Path):
+    out = tmp_path / "preview"
+    report = await send_invitations(env.ctx, "302834", dry_run=True, out_dir=out)
+    assert report.errors == [] and report.sent == [] and report.dry_run
+    assert len(report.eml_paths) == 5 and all(p.parent == out and p.suffix == ".eml" for p in report.eml_paths)
+    tos = sorted(parsed(p.read_bytes())["To"].addresses[0].addr_spec for p in report.eml_paths)
+    assert tos == sorted(a for a, _ in env.bidders)
+    assert env.rows() == [] and get_state(env.ctx) == "draft"
+    default = await send_invitations(env.ctx, "302834", dry_run=True)
+    assert all(p.is_relative_to(env.ctx.cfg.data_dir / "dry-run" / "302834") for p in default.eml_paths)
+    time.sleep(0.5)
+    assert all(env.count(u) == 0 for u in [*env.bidders, env.tender])
+
+
+@pytest.mark.parametrize("deliver_first", [True, False], ids=["crash-after-smtp", "crash-before-smtp"])
+async def test_restart_mid_batch_sends_no_duplicates(env: Env, deliver_first: bool):
+    with pytest.raises(Crash):
+        await send_invitations(env.ctx, "302834", opts=OutboundOptions(send_fn=crashing_send(2, deliver_first), **FAST))
+    states = [r.state for r in env.rows("invitation")]
+    assert states == ["sent", "sent", "sending", "pending", "pending"]
+    assert get_state(env.ctx) == "invited"
+    if deliver_first:  # the interrupted message did reach the server: wait until its copy is in the mailbox
+        env.wait_counts({env.bidders[2]: 1, env.tender: 3})
+
+    ctx = env.reopen()  # the service restarts
+    report = await resume_unsent(ctx, OutboundOptions(**FAST))
+    assert report.errors == [] and report.failed == []
+    if deliver_first:
+        assert report.confirmed == [env.bidders[2][0]] and len(report.sent) == 2
+    else:
+        assert report.confirmed == [] and len(report.sent) == 3
+    assert get_state(ctx) == "open"
+    assert [r.state for r in env.rows("invitation")] == ["sent"] * 5
+    expected = {**{b: 1 for b in env.bidders}, env.tender: 5}
+    assert env.wait_counts(expected) == expected
+    # and a second resume (or a re-run) finds nothing to do
+    again = await resume_unsent(ctx, OutboundOptions(**FAST))
+    assert again.sent == [] and again.confirmed == []
+
+
+async def test_transient_failures_are_retried_with_backoff(env: Env):
+    proxy = await RefusingProxy.start(env.ms.smtp_port, refuse_first=2)
+    try:
+        env.ctx.settings.mail.smtp.port = proxy.port
+        sleeps: list[float] = []
+
+        async def sleep(s: float) -> None:
+            sleeps.append(s)
+
+        opts = OutboundOptions(backoff_base_seconds=0.5, backoff_max_seconds=0.75, sleep=sleep)
+        report = await send_invitations(env.ctx, "302834", opts=opts)
+    finally:
+        await proxy.close()
+    assert report.failed == [] and len(report.sent) == 5
+    assert sleeps[:2] == [0.5, 0.75]  # exponential, capped
+    rows = env.rows("invitation")
+    assert rows[0].attempts == 3 and all(r.attempts == 1 for r in rows[1:])
+    assert env.wait_counts({b: 1 for b in env.bidders}) == {b: 1 for b in env.bidders}
+
+
+async def test_transient_failure_that_persists_fails_and_notifies(env: Env):
+    proxy = await RefusingProxy.start(env.ms.smtp_port, refuse_first=10**6)
+    try:
+        env.ctx.settings.mail.smtp.port = proxy.port
+        report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    finally:
+        await proxy.close()
+    assert report.sent == [] and len(report.failed) == 5
+    assert all("421" in why for _, why in report.failed)
+    rows = env.rows("invitation")
+    assert all(r.state == "failed" and r.attempts == 3 for r in rows)  # smtp.max_attempts = 3
+    assert get_state(env.ctx) == "invited"
+    with env.ctx.uow() as uow:
+        notes = uow.repo.notifications(kind="outbound_failed")
+        assert len(notes) == 5 and "ei õnnestunud saata" in notes[0].text
+    # the admin re-runs once the server is back: the failed rows are sent now
+    env.ctx.settings.mail.smtp.port = env.ms.smtp_port
+    again = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert len(again.sent) == 5 and get_state(env.ctx) == "open"
+    assert env.wait_counts({b: 1 for b in env.bidders}) == {b: 1 for b in env.bidders}
+
+
+async def test_permanent_refusal_is_recorded_with_the_server_text(mail, tmp_path, monkeypatch):
+    outsider = {"key": "outsider", "name": "Väline OÜ", "email": "pakkumised@elsewhere.example"}
+    env = Env(mail, tmp_path, monkeypatch, n_bidders=3, auth=False, extra_bidders=[outsider])
+    report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert len(report.sent) == 3
+    assert [who for who, _ in report.failed] == ["pakkumised@elsewhere.example"]
+    why = report.failed[0][1]
+    assert "554" in why and "Relay access denied" in why
+    row = next(r for r in env.rows() if r.recipient == "pakkumised@elsewhere.example")
+    assert row.state == "failed" and row.attempts == 1 and "Relay access denied" in row.last_error
+    with env.ctx.uow() as uow:
+        notes = uow.repo.notifications(kind="outbound_failed")
+        assert len(notes) == 1 and "pakkumised@elsewhere.example" in notes[0].text
+        audits = uow.repo.audit_rows(action="outbound_failed")
+        assert len(audits) == 1 and audits[0].details["recipient"] == "pakkumised@elsewhere.example"
+        assert len(uow.repo.audit_rows(action="outbound_sent")) == 3
+    assert get_state(env.ctx) == "invited"  # not every invitation went out
+    # all-or-nothing: the refused message left no copy in the procurement mailbox
+    assert env.wait_counts({env.tender: 3}) == {env.tender: 3}
+
+
+async def test_wrong_smtp_password_is_permanent(env: Env, monkeypatch):
+    monkeypatch.setenv("HANKEBOT_SMTP_PASSWORD", "wrong")
+    report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert len(report.failed) == 5 and all("535" in why for _, why in report.failed)
+    assert all(r.attempts == 1 for r in env.rows())
+
+
+# ---------------------------------------------------------------- clarifications, reminders, receipts
+
+
+def _inbound(ctx, bidder_key: str | None, kind: str, sender: str | None = None, raw: bytes = b"", **kw) -> int:
+    with ctx.uow() as uow:
+        repo = uow.repo
+        p = repo.procurement("302834")
+        b = next((x for x in repo.bidders(p.id) if x.key == bidder_key), None)
+        sha, rel = ctx.raw.put(raw or uuid.uuid4().hex.encode(), ".eml")
+        m = repo.add(InboundMessage(folder="INBOX", uidvalidity=1, uid=next(_n) + 10_000, sha256=sha, raw_path=rel,
+                                    received_at=kw.pop("received_at", NOW + timedelta(hours=4, minutes=32)),
+                                    state="processed", kind=kind, procurement_id=p.id, bidder_id=b.id if b else None,
+                                    sender=sender or (b.email if b else None), **kw))
+        uow.commit()
+        return m.id
+
+
+async def test_clarification_reaches_every_invitee_alike(env: Env, tmp_path: Path):
+    await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    q = _inbound(env.ctx, "b3", "question", subject="Küsimus", message_id="<q1@bidder3.example>")
+    att = tmp_path / "Selgitus – õppekava muudatus.pdf"
+    att.write_bytes(b"%PDF-1.4 selgitus " * 100)
+    text = "Koolitusgrupi suurus on kuni 20 inimest."
+    env.clock.set(datetime(2026, 1, 8, 10, 0, tzinfo=TALLINN))  # Thursday: 7 working days left
+    report = await send_clarification(env.ctx, "302834", text, [att], answers_inbound_id=q,
+                                      opts=OutboundOptions(**FAST))
+    assert report.errors == [] and report.warnings == [] and len(report.sent) == 5
+    counts = env.wait_counts({b: 2 for b in env.bidders})
+    assert counts == {b: 2 for b in env.bidders}
+    bodies = []
+    for b in env.bidders:
+        m = next(parsed(r) for r in env.raws(b) if b".clarification." in r)
+        assert [a.addr_spec for a in m["To"].addresses] == [b[0]]
+        assert m["In-Reply-To"] is None  # the asker stays anonymous
+        assert {a.get_filename(): a.get_content() for a in m.iter_attachments()} == {att.name: att.read_bytes()}
+        body = m.get_body(("plain",)).get_content()
+        assert text in body and "bidder3" not in body
+        bodies.append(body.replace(m["To"].addresses[0].display_name, ""))
+    assert len(set(bodies)) == 1  # the same text for everyone but the greeting
+    rows = env.rows("clarification")
+    assert len(rows) == 5 and all(r.answers_inbound_id == q for r in rows)
+    # the same clarification again is not sent twice
+    again = await send_clarification(env.ctx, "302834", text, [att], answers_inbound_id=q, opts=OutboundOptions(**FAST))
+    assert again.sent == [] and len(again.already_sent) == 5
+
+
+async def test_late_clarification_warns(env: Env):
+    await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    env.clock.set(datetime(2026, 1, 16, 10, 0, tzinfo=TALLINN))  # Friday; deadline Monday 15.00
+    report = await send_clarification(env.ctx, "302834", "Lisainfo.", opts=OutboundOptions(**FAST))
+    assert [p.code for p in report.warnings] == ["clarification_late"]
+    assert "1 tööpäeva" in report.warnings[0].message
+    assert len(report.sent) == 5
+
+
+async def test_clarification_before_invitations_or_after_deadline_is_refused(env: Env):
+    report = await send_clarification(env.ctx, "302834", "Lisainfo.", opts=OutboundOptions(**FAST))
+    assert {p.code for p in report.errors} == {"wrong_state", "no_invitees"}
+    await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    env.clock.set(datetime(2026, 1, 19, 15, 0, tzinfo=TALLINN))
+    report = await send_clarification(env.ctx, "302834", "Lisainfo.", opts=OutboundOptions(**FAST))
+    assert [p.code for p in report.errors] == ["deadline_past"]
+    assert env.rows("clarification") == []
+
+
+async def test_reminders_skip_those_who_bid_or_declined(env: Env):
+    await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    add_bid(env.ctx, "b1")
+    _inbound(env.ctx, "b2", "decline")
+    _inbound(env.ctx, "b3", "question")
+    env.clock.set(datetime(2026, 1, 15, 10, 0, tzinfo=TALLINN))
+    report = await send_reminders(env.ctx, "302834", "2-tööpäeva", opts=OutboundOptions(**FAST))
+    assert report.errors == []
+    assert sorted(report.sent) == sorted(a for a, _ in env.bidders[2:])
+    assert sorted(w for w, _ in report.skipped) == sorted(a for a, _ in env.bidders[:2])
+    expected = {env.bidders[0]: 1, env.bidders[1]: 1, env.bidders[2]: 2, env.bidders[3]: 2, env.bidders[4]: 2}
+    assert env.wait_counts(expected) == expected
+    m = next(parsed(r) for r in env.raws(env.bidders[3]) if b".reminder." in r)
+    assert m["Auto-Submitted"] == "auto-generated" and "19.01.2026 kell 15.00" in m["Subject"]
+    again = await send_reminders(env.ctx, "302834", "2-tööpäeva", opts=OutboundOptions(**FAST))
+    assert again.sent == [] and len(again.already_sent) == 3
+
+
+async def test_receipt_lists_files_and_never_answers_machines(env: Env):
+    await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    bid_msg = _inbound(env.ctx, "b4", "bid", subject="Pakkumus", message_id="<p1@bidder4.example>")
+    report = await send_receipt(env.ctx, bid_msg, ["Lisa 2 pakkumuse vorm.docx", "Lisa 3 maksumuse vorm.xlsx"],
+                                opts=OutboundOptions(**FAST))
+    assert report.sent == [env.bidders[3][0]]
+    assert env.wait_counts({env.bidders[3]: 2}) == {env.bidders[3]: 2}
+    m = next(parsed(r) for r in env.raws(env.bidders[3]) if b".receipt." in r)
+    assert m["Auto-Submitted"] == "auto-replied" and m["In-Reply-To"] == "<p1@bidder4.example>"
+    body = m.get_body(("plain",)).get_content()
+    assert "05.01.2026 kell 14.32" in body and "Lisa 3 maksumuse vorm.xlsx" in body
+    assert "punkt" not in body and "hind" not in body.lower()  # never an evaluation
+    again = await send_receipt(env.ctx, bid_msg, ["x"], opts=OutboundOptions(**FAST))
+    assert again.sent == [] and again.already_sent == [env.bidders[3][0]]
+
+    auto_raw = b"From: b5 <x@y.example>\r\nAuto-Submitted: auto-replied\r\nSubject: Out of office\r\n\r\nhi\r\n"
+    cases = [
+        _inbound(env.ctx, "b5", "auto_reply"),
+        _inbound(env.ctx, "b5", "bounce"),
+        _inbound(env.ctx, "b5", "bid", raw=auto_raw),
+        _inbound(env.ctx, None, "other", sender="MAILER-DAEMON@example.test"),
+        _inbound(env.ctx, None, "other", sender="no-reply@bidder.example"),
+        _inbound(env.ctx, None, "other", sender=""),
+        _inbound(env.ctx, "b5", "bid", raw=b"From: a@b.example\r\nPrecedence: bulk\r\n\r\nx"),
+    ]
+    for mid in cases:
+        r = await send_receipt(env.ctx, mid, ["a.docx"], opts=OutboundOptions(**FAST))
+        assert r.sent == [] and len(r.skipped) == 1, (mid, r.skipped)
+    assert len(env.rows("receipt")) == 1
+    time.sleep(0.5)
+    assert env.count(env.bidders[4]) == 1  # only the invitation
+
+
+# ---------------------------------------------------------------- a 421-refusing proxy for transient failures
+
+
+class RefusingProxy:
+    """Answers the first `refuse_first` connections with a real SMTP 421 greeting and hangs up; later
+    connections are piped to the real Postfix."""
+
+    def __init__(self, target_port: int, refuse_first: int):
+        self.target_port, self.left = target_port, refuse_first
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    @classmethod
+    async def start(cls, target_port: int, refuse_first: int) -> "RefusingProxy":
+        self = cls(target_port, refuse_first)
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.left > 0:
+            self.left -= 1
+            writer.write(b"421 4.3.2 Service not available, try again later\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        ur, uw = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(r, w):
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                w.close()
+
+        await asyncio.gather(pipe(reader, uw), pipe(ur, writer))
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
