@@ -39,10 +39,12 @@ def make_gate(ctx: Context):
         member = staff_member(ctx, user.id if user else None)
         if member is not None:
             return
-        uid = user.id if user else None
+        if user is None:  # channel posts and the like: nobody to answer
+            raise ApplicationHandlerStop
+        uid = user.id
         what = "callback" if update.callback_query else "message" if update.effective_message else "other"
         with ctx.uow() as uow:
-            uow.repo.audit(actor_of(uid) if uid is not None else "telegram:unknown", "refused",
+            uow.repo.audit(actor_of(uid), "refused",
                            chat_id=update.effective_chat.id if update.effective_chat else None, update=what)
             uow.commit()
         log.info("refused Telegram update from user %s (%s)", uid, what)
