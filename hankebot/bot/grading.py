@@ -26,6 +26,7 @@ from hankebot.bot.common import (
 )
 from hankebot.bot.texts import clip, esc
 from hankebot.core.et_format import datetime_et
+from hankebot.core.lifecycle import LifecycleError
 from hankebot.core.scoring import format_number
 from hankebot.service.config import CriterionSettings
 
@@ -188,7 +189,7 @@ async def on_grade_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: di
         tg.user_data.pop("awaiting", None)
         await reply(update, tg, _sealed_reply(e.opens_at))
         return
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, LifecycleError) as e:
         tg.user_data.pop("awaiting", None)
         await reply(update, tg, f"Hinnet ei salvestatud: {esc(e)}")
         return
@@ -270,7 +271,7 @@ async def _decide(update: Update, tg: ContextTypes.DEFAULT_TYPE, bid_id: int, ac
     except evaluation.Sealed as e:
         await reply(update, tg, _sealed_reply(e.opens_at))
         return
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, LifecycleError) as e:
         await reply(update, tg, f"Otsust ei salvestatud: {esc(e)}")
         return
     await reply(update, tg, f"✅ Pakkumus #{bid_id} " + ("võeti vastu." if accept else "lükati tagasi.")
