@@ -176,7 +176,7 @@ def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidde
     elif ex.kind == MessageKind.DECLINE:
         enqueue(ctx, repo, "decline", texts.decline_text(ref, name, received, _excerpt(ex, 300) or None), key, pid)
     elif ex.kind == MessageKind.QUESTION:
-        payload = {"question_inbound_id": row.id, **(texts.question_payload(pid) if pid else {})}
+        payload = {"question_inbound_id": row.id, **(texts.question_payload(pid, row.id) if pid else {})}
         enqueue(ctx, repo, "question", texts.question_text(ref, name, received, p.subject, _excerpt(ex)), key, pid,
                 payload=payload)
     elif ex.kind == MessageKind.AUTO_REPLY:
