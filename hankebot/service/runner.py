@@ -134,7 +134,12 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
 
     loop = asyncio.get_running_loop()
     receipts: asyncio.Queue = asyncio.Queue()
-    ctx.listeners.append(lambda ev, **kw: receipts.put_nowait((kw["inbound_id"], kw["files"])) if ev == "receipt_due" else None)
+
+    def on_event(ev: str, **kw) -> None:  # called from the IMAP worker thread too: hand over thread-safely
+        if ev == "receipt_due":
+            loop.call_soon_threadsafe(receipts.put_nowait, (kw["inbound_id"], kw["files"]))
+
+    ctx.listeners.append(on_event)
 
     await asyncio.to_thread(process_pending, ctx)
     try:
