@@ -113,8 +113,9 @@ def cmd_status(args) -> int:
                                      "missing_forms": b.missing_forms, "late": b.late} for b in st.bidders]})
             continue
         print(f"{st.reference} – {st.title}")
-        print(f"  state {st.state}; deadline {datetime_et(st.deadline)} ({duration_et(st.time_left)} left); "
-              f"{'SEALED' if st.sealed else 'opened'}")
+        left = "passed" if st.time_left.total_seconds() <= 0 else f"{duration_et(st.time_left)} left"
+        print(f"  state {st.state}; deadline {datetime_et(st.deadline)} ({left}); "
+              f"{'SEALED: prices hidden until the opening' if st.sealed else 'opened'}")
         print(f"  invitations sent {st.invitations_sent}/{len(st.bidders)}; bids {st.bids} (late {st.late_bids}); "
               f"declined {st.declines}; questions {st.questions}; bounces {st.bounces}")
         for b in st.bidders:

@@ -142,6 +142,10 @@ def extract(
                          attachment_names=tuple(a.filename for a in parsed.attachments),
                          has_form_attachments=bool(forms))
     cls = classify(facts)
+    if proc is not None and parsed.from_addr in (proc.expert_email, proc.mailbox) and cls.kind != MessageKind.BOUNCE:
+        # our own mail (an invitation's copy, a clarification) is never a bidder's bid or question
+        cls = Classification(MessageKind.OTHER, ["sent from the procurement's own address"])
+        problems.append(Problem("own_address", "Kiri on saadetud hanke enda aadressilt (ekspert või hankepostkast)."))
 
     bidder = None
     if proc is not None and cls.kind not in (MessageKind.BOUNCE, MessageKind.AUTO_REPLY):
