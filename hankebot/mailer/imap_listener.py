@@ -96,6 +96,36 @@ def fetch_raw(box, folder: str, uidvalidity: int, uids: list[int]):
             yield FetchedMessage(folder, uidvalidity, int(m.group(1)), raw, _parse_internaldate(meta))
 
 
+def _buffered(client) -> bool:
+    """True when a server response can be read without blocking: already in imaplib's read buffer (where a
+    select() on the socket cannot see it) or waiting on the socket."""
+    sock = client.sock
+    old = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        return bool(client.file.peek(1))
+    except OSError:  # nothing there (a TLS socket says so with SSLWantReadError)
+        return False
+    finally:
+        sock.settimeout(old)
+
+
+def idle_wait(box, timeout: float) -> list[bytes]:
+    """IDLE until the server reports a change or `timeout` seconds pass; returns the untagged responses.
+
+    imap-tools' `idle.wait` only selects on the socket. A message delivered between the last UID SEARCH and
+    the IDLE command is announced right after the IDLE continuation, usually in the same packet, so that
+    "* N EXISTS" already sits in imaplib's buffer and select() never fires: the message waited for the
+    whole timeout. Checking the buffer first wakes at once."""
+    box.idle.start()
+    try:
+        if _buffered(box.client):
+            return [b"(buffered)"]
+        return box.idle.poll(timeout=timeout)
+    finally:
+        box.idle.stop()
+
+
 class ImapListener:
     """`store(msg)` must durably store the message (and advance the checkpoint) before returning;
     `checkpoint(folder)` returns (uidvalidity, last_uid) or None; `after_batch()` runs processing."""
@@ -154,7 +184,7 @@ class ImapListener:
                         break
                     caps = getattr(self._box.client, "capabilities", ())
                     if self.idle and "IDLE" in caps:
-                        self._box.idle.wait(timeout=min(self.poll_seconds, self.idle_timeout))
+                        idle_wait(self._box, min(self.poll_seconds, self.idle_timeout))
                     else:
                         self._stop.wait(self.poll_seconds)
             except Exception as e:
