@@ -154,7 +154,7 @@ class MailServer:
         """SIGTERM both master processes in parallel and wait (bounded) until they have exited."""
         t0 = time.monotonic()
         pids = [p for p in (self._dovecot_pid(), self._postfix_pid()) if p is not None]
-        terminate_pids(pids, timeout)
+        terminate_pids(pids + self._dovecot_children(), timeout)
         self._started = False
         atexit.unregister(self._stop_quietly)
         self.timings["stop"] = time.monotonic() - t0
@@ -163,8 +163,9 @@ class MailServer:
         """Stop and start Dovecot only (IMAP and LMTP drop their connections); Postfix keeps running."""
         t0 = time.monotonic()
         pid = self._dovecot_pid()
-        if pid is not None:
-            terminate_pids([pid], timeout)
+        # the master's children (imap sessions, auth, log, ...) outlive a SIGTERM of the master: end them too,
+        # otherwise open IMAP sessions carry on and the processes leak
+        terminate_pids(([pid] if pid is not None else []) + self._dovecot_children(), timeout)
         self.timings["dovecot_stop"] = time.monotonic() - t0
         self._start_dovecot(timeout)
         self.timings["restart_imap"] = time.monotonic() - t0
@@ -316,6 +317,20 @@ class MailServer:
                 f"--- {self.postfix_log}:\n{tail(self.postfix_log)}"
             )
         self.timings["postfix_start"] = time.monotonic() - t0
+
+    def _dovecot_children(self) -> list[int]:
+        """Pids of this instance's Dovecot processes (titled "dovecot-<instance>/<service>")."""
+        title = f"dovecot-hb-{self.base_dir.name}/".encode()
+        pids = []
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                if (d / "cmdline").read_bytes().startswith(title):
+                    pids.append(int(d.name))
+            except OSError:
+                continue
+        return pids
 
     def _dovecot_pid(self) -> int | None:
         return read_pid(self._dovecot_pidfile)
