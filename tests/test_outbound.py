@@ -63,17 +63,52 @@ def mail(request) -> MailServer:
         return request.getfixturevalue("_own_mail_server")
 
 
-class Env:
-    def __init__(self, mail: MailServer, tmp_path: Path, monkeypatch, n_bidders: int = 5, auth: bool = True,
-                 extra_bidders: list[dict] | None = None, edit=None):
+class UserPool:
+    """Fresh mailbox users for each test, created in one go: Dovecot rereads its passwd-file lazily (about
+    once a second, and every failed login costs a delay), so adding users test by test would be slow."""
+
+    GROUP = 7  # tender, expert, 5 bidders
+
+    def __init__(self, mail: MailServer, groups: int):
         self.ms = mail
-        tag = f"{next(_n)}x{uuid.uuid4().hex[:6]}"
-        self.tender = (f"tender-{tag}@example.test", f"tender{tag}pass")
-        self.expert = (f"expert-{tag}@example.test", f"expert{tag}pass")
-        self.bidders = [(f"bidder{i}-{tag}@example.test", f"bidder{i}{tag}pass") for i in range(1, n_bidders + 1)]
-        for user, pw in [self.tender, self.expert, *self.bidders]:
-            mail.add_user(user, pw)
-        self._wait_for_users()
+        tag = uuid.uuid4().hex[:6]
+        self.free = [[(f"{role}-{tag}g{g}@example.test", f"{role}{tag}g{g}pass")
+                      for role in ["tender", "expert", "bidder1", "bidder2", "bidder3", "bidder4", "bidder5"]]
+                     for g in range(groups)]
+        for group in self.free:
+            for user, pw in group:
+                mail.add_user(user, pw)
+        last = self.free[-1][-1]
+        end = time.monotonic() + 15
+        while True:  # the last user visible means the whole file was reread
+            try:
+                mail.mailbox_count(*last)
+                break
+            except Exception:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.3)
+
+    def take(self) -> list[tuple[str, str]]:
+        return self.free.pop()
+
+
+@pytest.fixture(scope="module")
+def user_pool(request) -> UserPool:
+    try:
+        ms = request.getfixturevalue("mail_server")
+    except pytest.FixtureLookupError:
+        ms = request.getfixturevalue("_own_mail_server")
+    return UserPool(ms, groups=24)
+
+
+class Env:
+    def __init__(self, mail: MailServer, pool: UserPool, tmp_path: Path, monkeypatch, n_bidders: int = 5,
+                 auth: bool = True, extra_bidders: list[dict] | None = None, edit=None):
+        self.ms = mail
+        group = pool.take()
+        self.tender, self.expert = group[0], group[1]
+        self.bidders = group[2:2 + n_bidders]
         monkeypatch.setenv("HANKEBOT_SMTP_PASSWORD", self.tender[1])
         monkeypatch.setenv("HANKEBOT_IMAP_PASSWORD", self.tender[1])
         bidders = [{"key": f"b{i}", "name": f"Pakkuja {i} OÜ" if i % 2 else f"Mari Õunapuu {i}", "email": addr,
@@ -104,19 +139,6 @@ class Env:
         self.form_files = sorted(fdir.iterdir())
         self.clock = Clock(NOW)
         self.ctx = open_context(load_config(self.config_path), clock=self.clock)
-
-    def _wait_for_users(self, timeout: float = 10) -> None:
-        """Dovecot rereads its passwd-file lazily (about once a second): wait until every new user exists,
-        otherwise LMTP would bounce mail to a user added a moment ago."""
-        end = time.monotonic() + timeout
-        pending = [self.tender, self.expert, *self.bidders]
-        while pending and time.monotonic() < end:
-            try:
-                self.count(pending[0])
-                pending.pop(0)
-            except Exception:
-                time.sleep(0.2)
-        assert not pending, f"mail users not visible to Dovecot: {pending}"
 
     def reopen(self):
         """A fresh context on the same database: what a restarted service sees."""
@@ -152,8 +174,8 @@ class Env:
 
 
 @pytest.fixture
-def env(mail, tmp_path, monkeypatch) -> Env:
-    return Env(mail, tmp_path, monkeypatch)
+def env(mail, user_pool, tmp_path, monkeypatch) -> Env:
+    return Env(mail, user_pool, tmp_path, monkeypatch)
 
 
 def parsed(raw: bytes):
@@ -313,31 +335,35 @@ async def test_transient_failures_are_retried_with_backoff(env: Env):
     assert env.wait_counts({b: 1 for b in env.bidders}) == {b: 1 for b in env.bidders}
 
 
-async def test_transient_failure_that_persists_fails_and_notifies(env: Env):
+async def test_server_unavailable_stops_the_batch_and_notifies_once(env: Env):
     proxy = await RefusingProxy.start(env.ms.smtp_port, refuse_first=10**6)
     try:
         env.ctx.settings.mail.smtp.port = proxy.port
         report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
     finally:
         await proxy.close()
-    assert report.sent == [] and len(report.failed) == 5
-    assert all("421" in why for _, why in report.failed)
+    assert report.sent == [] and report.failed == []
+    assert [p.code for p in report.errors] == ["smtp_unavailable"]
+    assert "421" in report.errors[0].message and "Saatmata jäi 5 kirja" in report.errors[0].message
     rows = env.rows("invitation")
-    assert all(r.state == "failed" and r.attempts == 3 for r in rows)  # smtp.max_attempts = 3
+    assert [r.state for r in rows] == ["pending"] * 5  # they wait; nothing is lost or marked failed
+    assert [r.attempts for r in rows] == [3, 0, 0, 0, 0]  # smtp.max_attempts = 3, then the batch stopped
+    assert "421" in rows[0].last_error
     assert get_state(env.ctx) == "invited"
     with env.ctx.uow() as uow:
-        notes = uow.repo.notifications(kind="outbound_failed")
-        assert len(notes) == 5 and "ei õnnestunud saata" in notes[0].text
-    # the admin re-runs once the server is back: the failed rows are sent now
+        notes = uow.repo.notifications(kind="outbound_stopped")
+        assert len(notes) == 1 and "Saatmine peatati" in notes[0].text
+        assert len(uow.repo.audit_rows(action="outbound_stopped")) == 1
+    # the server is back: the next service start (resume) sends them all
     env.ctx.settings.mail.smtp.port = env.ms.smtp_port
-    again = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
-    assert len(again.sent) == 5 and get_state(env.ctx) == "open"
+    again = await resume_unsent(env.ctx, OutboundOptions(**FAST))
+    assert len(again.sent) == 5 and again.errors == [] and get_state(env.ctx) == "open"
     assert env.wait_counts({b: 1 for b in env.bidders}) == {b: 1 for b in env.bidders}
 
 
-async def test_permanent_refusal_is_recorded_with_the_server_text(mail, tmp_path, monkeypatch):
+async def test_permanent_refusal_is_recorded_with_the_server_text(mail, user_pool, tmp_path, monkeypatch):
     outsider = {"key": "outsider", "name": "Väline OÜ", "email": "pakkumised@elsewhere.example"}
-    env = Env(mail, tmp_path, monkeypatch, n_bidders=3, auth=False, extra_bidders=[outsider])
+    env = Env(mail, user_pool, tmp_path, monkeypatch, n_bidders=3, auth=False, extra_bidders=[outsider])
     report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
     assert len(report.sent) == 3
     assert [who for who, _ in report.failed] == ["pakkumised@elsewhere.example"]
@@ -356,11 +382,16 @@ async def test_permanent_refusal_is_recorded_with_the_server_text(mail, tmp_path
     assert env.wait_counts({env.tender: 3}) == {env.tender: 3}
 
 
-async def test_wrong_smtp_password_is_permanent(env: Env, monkeypatch):
+async def test_wrong_smtp_password_stops_at_the_first_message(env: Env, monkeypatch):
     monkeypatch.setenv("HANKEBOT_SMTP_PASSWORD", "wrong")
     report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
-    assert len(report.failed) == 5 and all("535" in why for _, why in report.failed)
-    assert all(r.attempts == 1 for r in env.rows())
+    assert report.sent == [] and report.failed == []
+    assert [p.code for p in report.errors] == ["smtp_unavailable"] and "535" in report.errors[0].message
+    assert [r.attempts for r in env.rows()] == [1, 0, 0, 0, 0]  # permanent: not retried
+    assert all(r.state == "pending" for r in env.rows())
+    monkeypatch.setenv("HANKEBOT_SMTP_PASSWORD", env.tender[1])  # the admin fixes the secret and re-runs
+    again = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert len(again.sent) == 5 and again.errors == []
 
 
 # ---------------------------------------------------------------- clarifications, reminders, receipts

@@ -19,10 +19,24 @@ from hankebot.service.config import SmtpSettings
 
 
 class SendError(Exception):
-    def __init__(self, message: str, code: int | None = None, recipient: str | None = None):
+    """`stage`: where it failed (connect | auth | mail | rcpt | data); `code`: the server's reply code, None
+    when there was no reply (connection lost, timeout); `recipient`: the refused address for stage rcpt."""
+
+    def __init__(self, message: str, code: int | None = None, recipient: str | None = None, stage: str = "connect"):
         super().__init__(message)
         self.code = code
         self.recipient = recipient
+        self.stage = stage
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """No reply after the message was handed over: the server may or may not have taken it."""
+        return self.stage == "data" and self.code is None
+
+    @property
+    def affects_all(self) -> bool:
+        """A fault of the connection, the login or the sender: every other message would fail the same way."""
+        return self.stage in ("connect", "auth", "mail")
 
 
 class TransientSendError(SendError):
@@ -33,10 +47,11 @@ class PermanentSendError(SendError):
     """Do not retry; a human must look at it."""
 
 
-def _from_response(e: aiosmtplib.SMTPResponseException, what: str, recipient: str | None = None) -> SendError:
+def _from_response(e: aiosmtplib.SMTPResponseException, what: str, stage: str,
+                   recipient: str | None = None) -> SendError:
     text = f"{what}: {e.code} {e.message}".strip()
     cls = TransientSendError if 400 <= e.code < 500 else PermanentSendError
-    return cls(text, code=e.code, recipient=recipient)
+    return cls(text, code=e.code, recipient=recipient, stage=stage)
 
 
 async def send(
@@ -58,48 +73,53 @@ async def send(
         start_tls=True if smtp.security == "starttls" else False,
         validate_certs=smtp.validate_certs,
     )
+    stage = "connect"
     try:
         try:
             await client.connect()
+            stage = "auth"
             if smtp.username:
                 if password is None:
-                    raise PermanentSendError(f"SMTP username {smtp.username} is set but no password was found")
+                    raise PermanentSendError(f"SMTP username {smtp.username} is set but no password was found",
+                                             stage=stage)
                 await client.login(smtp.username, password)
+            stage = "mail"
             try:
                 await client.mail(sender)
             except aiosmtplib.SMTPResponseException as e:
-                raise _from_response(e, f"sender {sender} refused")
+                raise _from_response(e, f"sender {sender} refused", stage)
+            stage = "rcpt"
             for rcpt in recipients:
                 try:
                     await client.rcpt(rcpt)
                 except aiosmtplib.SMTPResponseException as e:
-                    err = _from_response(e, f"recipient {rcpt} refused", recipient=rcpt)
+                    err = _from_response(e, f"recipient {rcpt} refused", stage, recipient=rcpt)
                     try:
                         await client.rset()
                     except aiosmtplib.SMTPException:
                         pass
                     raise err
+            stage = "data"
             try:
                 resp = await client.data(raw)
             except aiosmtplib.SMTPResponseException as e:
-                raise _from_response(e, "message refused")
+                raise _from_response(e, "message refused", stage)
             return f"{resp.code} {resp.message}".strip()
         except SendError:
             raise
         except aiosmtplib.SMTPAuthenticationError as e:
-            raise _from_response(e, f"login as {smtp.username} failed")
+            raise _from_response(e, f"login as {smtp.username} failed", "auth")
         except aiosmtplib.SMTPNotSupported as e:
-            raise PermanentSendError(f"server does not support what the config asks for: {e}")
+            raise PermanentSendError(f"server does not support what the config asks for: {e}", stage=stage)
         except ssl.SSLError as e:
-            raise PermanentSendError(f"TLS failed (certificate or protocol): {e}")
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPServerDisconnected) as e:
-            raise TransientSendError(f"cannot talk to {smtp.host}:{smtp.port}: {e}")
-        except aiosmtplib.SMTPResponseException as e:
-            raise _from_response(e, "server refused")
-        except (OSError, asyncio.TimeoutError) as e:
-            raise TransientSendError(f"cannot talk to {smtp.host}:{smtp.port}: {e}")
+            raise PermanentSendError(f"TLS failed (certificate or protocol): {e}", stage="connect")
+        except aiosmtplib.SMTPResponseException as e:  # e.g. a 421 greeting: SMTPConnectResponseError
+            raise _from_response(e, f"{smtp.host}:{smtp.port} refused ({stage})", stage)
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPServerDisconnected,
+                OSError, asyncio.TimeoutError) as e:
+            raise TransientSendError(f"cannot talk to {smtp.host}:{smtp.port} ({stage}): {e}", stage=stage)
         except aiosmtplib.SMTPException as e:
-            raise TransientSendError(f"SMTP failure: {e}")
+            raise TransientSendError(f"SMTP failure ({stage}): {e}", stage=stage)
     finally:
         if client.is_connected:
             try:

@@ -54,7 +54,7 @@ from hankebot.mailer.compose import (
     mime_type_for,
     to_bytes,
 )
-from hankebot.mailer.smtp_sender import PermanentSendError, TransientSendError
+from hankebot.mailer.smtp_sender import PermanentSendError, SendError, TransientSendError
 from hankebot.service import notify
 from hankebot.service.config import ConfigError, ProcurementSettings
 from hankebot.service.context import Context
@@ -116,7 +116,8 @@ class SendReport:
                 "receipt": "Kättesaamise kinnitus", "resume": "Pooleli saatmised"}.get(self.kind, self.kind)
         lines = [f"{what} – hange {self.proc_key}" + (" (proovisaatmine, midagi ei saadetud)" if self.dry_run else "")]
         if self.errors:
-            lines.append(f"Vead ({len(self.errors)}), midagi ei saadetud:")
+            tail = ", midagi ei saadetud:" if not (self.sent or self.confirmed) else ":"
+            lines.append(f"Vead ({len(self.errors)}){tail}")
             lines += [f"  ✗ {p.message}" for p in self.errors]
         if self.warnings:
             lines.append(f"Hoiatused ({len(self.warnings)}):")
@@ -352,20 +353,20 @@ async def _send_row(ctx: Context, row_id: int, report: SendReport, opts: Outboun
     raw = ctx.raw.get(row.raw_path)
     envelope = [row.recipient] + ([ps.mailbox] if ps.mailbox.lower() != row.recipient.lower() else [])
     smtp = ctx.settings.mail.smtp
-    attempts, reply, error = 0, "", None
+    attempts, reply, err = 0, "", None
     while True:
         attempts += 1
         try:
             reply = await opts.send_fn(raw, ps.mailbox, envelope, smtp, password)
-            error = None
+            err = None
             break
         except TransientSendError as e:
-            error = f"{e} (ajutine viga, {attempts}. katse)"
-            if attempts >= smtp.max_attempts:
+            err = e
+            if attempts >= smtp.max_attempts or e.outcome_unknown:
                 break
             await opts.sleep(min(opts.backoff_base_seconds * 2 ** (attempts - 1), opts.backoff_max_seconds))
         except PermanentSendError as e:
-            error = str(e)
+            err = e
             break
         except Exception as e:  # unknown outcome: leave it 'sending' for resume_unsent to verify
             with ctx.uow() as uow:
@@ -375,21 +376,61 @@ async def _send_row(ctx: Context, row_id: int, report: SendReport, opts: Outboun
                 uow.repo.add(r)
                 uow.commit()
             raise
+    stop: SendError | None = None
     with ctx.uow() as uow:
         repo = uow.repo
         r = repo.s.get(OutboundMessage, row_id)
         p = repo.procurement_by_id(r.procurement_id)
         r.attempts += attempts
-        if error is None:
+        if err is None:
             r.state, r.sent_at, r.last_error = "sent", ctx.now(), None
-            repo.add(r)
             repo.audit(opts.actor, "outbound_sent", p.id, kind=r.kind, batch=r.batch, recipient=r.recipient,
                        message_id=r.message_id, attempts=r.attempts, server_reply=reply)
             report.sent.append(r.recipient)
+        elif err.outcome_unknown:  # handed over, no answer: resume_unsent looks for the mailbox copy
+            r.last_error = f"{err} (vastus jäi saamata, {attempts}. katse)"
+            repo.audit(opts.actor, "outbound_outcome_unknown", p.id, kind=r.kind, recipient=r.recipient,
+                       message_id=r.message_id, error=str(err))
+            report.warnings.append(Problem("outcome_unknown",
+                                           f"Kirja {r.recipient} saatmise tulemus jäi teadmata ({err}); "
+                                           "kontrollitakse postkasti koopia järgi järgmisel käivitusel."))
+        elif err.affects_all:  # the server, the login or the sender: the batch stops, this row waits again
+            r.state, r.last_error = "pending", f"{err} ({attempts}. katse)"
+            repo.audit(opts.actor, "outbound_stopped", p.id, kind=r.kind, batch=r.batch, recipient=r.recipient,
+                       attempts=r.attempts, error=str(err))
+            stop = err
         else:
-            _mark_failed(ctx, repo, r, p, error, opts)
-            report.failed.append((r.recipient, error))
+            _mark_failed(ctx, repo, r, p, f"{err}" + (f" ({attempts} katset)" if attempts > 1 else ""), opts)
+            report.failed.append((r.recipient, r.last_error))
+        repo.add(r)
         uow.commit()
+    if stop is not None:
+        raise _BatchStopped(stop, r)
+
+
+class _BatchStopped(Exception):
+    def __init__(self, error: SendError, row: OutboundMessage):
+        super().__init__(str(error))
+        self.error, self.row = error, row
+
+
+async def _send_all(ctx: Context, ids: Sequence[int], report: SendReport, opts: OutboundOptions,
+                    password: str | None) -> None:
+    """Send rows in order; a fault that would fail every message stops the batch (the rest stay pending)."""
+    for i, rid in enumerate(ids):
+        try:
+            await _send_row(ctx, rid, report, opts, password)
+        except _BatchStopped as stop:
+            left = len(ids) - i
+            text = (f"Saatmine peatati: {stop.error}. Saatmata jäi {left} kirja; need saadetakse, kui käsku "
+                    "korratakse või teenus taaskäivitub.")
+            report.errors.append(Problem("smtp_unavailable", text))
+            with ctx.uow() as uow:
+                p = uow.repo.procurement_by_id(stop.row.procurement_id)
+                notify.enqueue(ctx, uow.repo, "outbound_stopped", f"⚠️ Hange {p.key}: {text}",
+                               event_key=f"outbound_stopped:{stop.row.id}:{stop.row.attempts}", procurement_id=p.id)
+                uow.commit()
+            return
 
 
 def _mark_failed(ctx: Context, repo: Repository, row: OutboundMessage, p: Procurement, error: str,
@@ -516,8 +557,7 @@ async def send_invitations(ctx: Context, proc_key: str, dry_run: bool = False, o
         return report
     if ids is None:
         return report
-    for rid in ids:
-        await _send_row(ctx, rid, report, opts, password)
+    await _send_all(ctx, ids, report, opts, password)
     report.state = _complete_invitations(ctx, p.id, opts)
     return report
 
@@ -592,8 +632,7 @@ async def send_clarification(ctx: Context, proc_key: str, message_text: str, att
     ids = _queue(ctx, ps, p, "clarification", batch, planned, report, on_commit=audit, actor=opts.actor)
     if ids is None:
         return report
-    for rid in ids:
-        await _send_row(ctx, rid, report, opts, password)
+    await _send_all(ctx, ids, report, opts, password)
     return report
 
 
@@ -646,8 +685,7 @@ async def send_reminders(ctx: Context, proc_key: str, batch_label: str, dry_run:
     ids = _queue(ctx, ps, p, "reminder", batch, planned, report, retry_failed=False, actor=opts.actor)
     if ids is None:
         return report
-    for rid in ids:
-        await _send_row(ctx, rid, report, opts, password)
+    await _send_all(ctx, ids, report, opts, password)
     return report
 
 
@@ -737,8 +775,7 @@ async def send_receipt(ctx: Context, inbound_id: int, found_files: Sequence[str]
     ids = _queue(ctx, ps, p, "receipt", report.batch, planned, report, retry_failed=False, actor=opts.actor)
     if ids is None:
         return report
-    for rid in ids:
-        await _send_row(ctx, rid, report, opts, password)
+    await _send_all(ctx, ids, report, opts, password)
     return report
 
 
@@ -787,7 +824,7 @@ async def resume_unsent(ctx: Context, opts: OutboundOptions | None = None) -> Se
     password = _smtp_password(ctx, report)
     if report.errors:
         return report
-    pids = set()
+    pids, to_send = set(), []
     for rid, state, mid, rcpt, pid in rows:
         pids.add(pid)
         if state == "sending":
@@ -813,7 +850,8 @@ async def resume_unsent(ctx: Context, opts: OutboundOptions | None = None) -> Se
                         uow.commit()
                     report.confirmed.append(rcpt)
                     continue
-        await _send_row(ctx, rid, report, opts, password)
+        to_send.append(rid)
+    await _send_all(ctx, to_send, report, opts, password)
     for pid in pids:
         report.state = _complete_invitations(ctx, pid, opts)
     return report
