@@ -7,7 +7,6 @@ import asyncio
 import email
 import itertools
 import shutil
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -44,23 +43,10 @@ _n = itertools.count(1)
 # ---------------------------------------------------------------- the mail server and per-test users
 
 
-@pytest.fixture(scope="module")
-def _own_mail_server():
-    base = Path(tempfile.mkdtemp(prefix="hbo-", dir="/tmp"))
-    try:
-        with MailServer(base, users={"tender@example.test": "tenderpass"}) as ms:
-            yield ms
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture
-def mail(request) -> MailServer:
-    """The shared session server from conftest when there is one, else a module-scoped one of our own."""
-    try:
-        return request.getfixturevalue("mail_server")
-    except pytest.FixtureLookupError:
-        return request.getfixturevalue("_own_mail_server")
+def mail(mail_server: MailServer) -> MailServer:
+    """The session's real Postfix + Dovecot (tests/conftest.py)."""
+    return mail_server
 
 
 class UserPool:
@@ -94,12 +80,8 @@ class UserPool:
 
 
 @pytest.fixture(scope="module")
-def user_pool(request) -> UserPool:
-    try:
-        ms = request.getfixturevalue("mail_server")
-    except pytest.FixtureLookupError:
-        ms = request.getfixturevalue("_own_mail_server")
-    return UserPool(ms, groups=24)
+def user_pool(mail_server: MailServer) -> UserPool:
+    return UserPool(mail_server, groups=24)
 
 
 class Env:
@@ -382,8 +364,8 @@ async def test_permanent_refusal_is_recorded_with_the_server_text(mail, user_poo
     assert env.wait_counts({env.tender: 3}) == {env.tender: 3}
 
 
-async def test_wrong_smtp_password_stops_at_the_first_message(env: Env, monkeypatch):
-    monkeypatch.setenv("HANKEBOT_SMTP_PASSWORD", "wrong")
+async def test_wrong_smtp_password_stops_at_the_first_message(env: Env, monkeypatch, wrong_password: str):
+    monkeypatch.setenv("HANKEBOT_SMTP_PASSWORD", wrong_password)
     report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
     assert report.sent == [] and report.failed == []
     assert [p.code for p in report.errors] == ["smtp_unavailable"] and "535" in report.errors[0].message
