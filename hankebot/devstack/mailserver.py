@@ -83,6 +83,7 @@ class MailServer:
         #: Seconds taken by the last start/stop steps, e.g. {"dovecot_start": 0.1, "postfix_start": 0.9}.
         self.timings: dict[str, float] = {}
         self._started = False
+        self._users_mtime = 0
 
     # ---- paths -------------------------------------------------------------------------------
     @property
@@ -181,12 +182,27 @@ class MailServer:
         self.stop()
 
     # ---- users and mail ----------------------------------------------------------------------
-    def add_user(self, email: str, password: str) -> None:
-        """Add (or change) a mailbox user; Dovecot rereads the passwd-file when it changes."""
+    def add_user(self, email: str, password: str, timeout: float = 5.0) -> None:
+        """Add (or change) a mailbox user. When running, returns once Dovecot sees the change.
+
+        Dovecot rereads the passwd-file when its mtime/size changed, but checks at most once per second.
+        """
         _check_user(email, password)
+        changed_password = email in self.users and self.users[email] != password
         self.users[email] = password
-        if self._users_file.parent.exists():
-            self._write_users()
+        if not self._users_file.parent.exists():
+            return
+        self._write_users()
+        if not self.running:
+            return
+        if changed_password:
+            time.sleep(1.05 - (time.time() % 1.0))  # the next lookup is in a new second: it rereads the file
+            return
+        deadline = time.monotonic() + timeout
+        while not self._dovecot_knows(email):
+            if time.monotonic() > deadline:
+                raise MailServerError(f"Dovecot did not pick up new user {email} within {timeout:.0f} s")
+            time.sleep(0.05)
 
     def deliver(self, rcpt: str | Iterable[str], raw: bytes, mail_from: str = f"devstack@{DOMAIN}") -> None:
         """Drop a raw RFC 5322 message straight into mailboxes via Dovecot LMTP (fastest path).
@@ -194,8 +210,15 @@ class MailServer:
         Raises smtplib.SMTPRecipientsRefused for unknown users (550 5.1.1).
         """
         rcpts = [rcpt] if isinstance(rcpt, str) else list(rcpt)
+        refused: dict = {}
         with smtplib.LMTP(LOOPBACK, self.lmtp_port, timeout=15) as lmtp:
-            refused = lmtp.sendmail(mail_from, rcpts, raw)
+            # one recipient per transaction: LMTP answers DATA once per recipient, smtplib reads only one
+            # reply, and the unread ones would be taken as the answer to the next command
+            for r in rcpts:
+                try:
+                    lmtp.sendmail(mail_from, [r], raw)
+                except smtplib.SMTPRecipientsRefused as e:
+                    refused.update(e.recipients)
         if refused:
             raise smtplib.SMTPRecipientsRefused(refused)
 
@@ -256,6 +279,9 @@ class MailServer:
         text = "".join(f"{email}:{{PLAIN}}{pw}::::::\n" for email, pw in self.users.items())
         tmp = self._users_file.with_suffix(".tmp")
         tmp.write_text(text)
+        # a distinct mtime per write, so Dovecot's mtime/size check never misses a same-second change
+        self._users_mtime = max(int(time.time()), self._users_mtime + 1)
+        os.utime(tmp, (self._users_mtime, self._users_mtime))
         try:
             os.chown(tmp, 0, grp.getgrnam("dovecot").gr_gid)
             tmp.chmod(0o640)
@@ -331,6 +357,14 @@ class MailServer:
             except OSError:
                 continue
         return pids
+
+    def _dovecot_knows(self, email: str) -> bool:
+        """True when Dovecot's userdb finds `email` (`doveadm user`, about 10 ms)."""
+        res = subprocess.run(
+            [find_program("doveadm") or "doveadm", "-c", str(self._dovecot_conf), "user", email],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10,
+        )
+        return res.returncode == 0
 
     def _dovecot_pid(self) -> int | None:
         return read_pid(self._dovecot_pidfile)
