@@ -184,7 +184,7 @@ async def _lifecycle(server, cfg_path: Path, deadline: datetime) -> int:
 
     ctx = open_context(load_config(cfg_path))
     stop = asyncio.Event()
-    service = asyncio.create_task(run_service(ctx, stop, with_bot=True, with_imap=True))
+    service = None
 
     def count(model, *where) -> int:
         with ctx.uow() as uow:
@@ -196,6 +196,8 @@ async def _lifecycle(server, cfg_path: Path, deadline: datetime) -> int:
         print(rep.format())
         if rep.errors or rep.failed:
             return 1
+        # the service (IMAP listener, scheduler, outbox) runs from here on, as `hankebot run` would
+        service = asyncio.create_task(run_service(ctx, stop, with_bot=True, with_imap=True))
 
         say("2. Pakkujad vastavad")
         inv = {e: _invitation_id(server, e) for _, _, e, _ in BIDDERS}
@@ -308,4 +310,5 @@ async def _lifecycle(server, cfg_path: Path, deadline: datetime) -> int:
         return 0
     finally:
         stop.set()
-        await asyncio.wait_for(service, 20)
+        if service is not None:
+            await asyncio.wait_for(service, 20)
