@@ -227,7 +227,7 @@ def write_maildir(server, user: str, messages, mtime: float | None = None) -> in
     spec asks), owned by the vmail user. Dovecot picks them up on the next SELECT. Returns bytes written."""
     vm = pwd.getpwnam("vmail")
     md = maildir_of(server, user)
-    for d in (md.parent, md, md / "tmp", md / "new", md / "cur"):
+    for d in (md.parent.parent, md.parent, md, md / "tmp", md / "new", md / "cur"):
         d.mkdir(exist_ok=True)
         os.chown(d, vm.pw_uid, vm.pw_gid)
         d.chmod(0o700)
