@@ -141,7 +141,7 @@ def report(res: dict) -> str:
              "  warm parts: " + ", ".join(f"{k} {v:.2f} s" for k, v in s["warm_parts_s"].items()),
              f"evaluation, {m['procurements']} procurements x {m['bids'] // m['procurements']} graded bids: "
              f"results() for each {m['total_s']:.2f} s total, mean {m['mean_ms']:.1f} ms, max {m['max_ms']:.1f} ms "
-             f"(first {m['first_ms']:.1f} ms; opening the context with the 100-procurement config "
+             f"(first {m['first_ms']:.1f} ms; opening the context with the {m['procurements']}-procurement config "
              f"{m['open_context_s']:.1f} s)"]
     return "\n".join(lines)
 

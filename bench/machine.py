@@ -41,15 +41,17 @@ def _dovecot_version() -> str | None:
 
 
 def machine_info() -> dict:
-    """CPU model, logical cores, RAM (GiB), Python, OS kernel and Dovecot version."""
+    """CPU model, logical cores, RAM (GiB), Python, OS kernel, Dovecot version and the 1-minute load average
+    (other work on the machine skews the figures; the load says whether there was any)."""
     return {"cpu": _cpu_model(), "cores": os.cpu_count(), "ram_gib": _ram_gib(),
-            "python": sys.version.split()[0], "kernel": platform.release(), "dovecot": _dovecot_version()}
+            "python": sys.version.split()[0], "kernel": platform.release(), "dovecot": _dovecot_version(),
+            "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def machine_line(info: dict | None = None) -> str:
     m = info or machine_info()
     return (f"{m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Python {m['python']}, "
-            f"Linux {m['kernel']}, Dovecot {m['dovecot']}")
+            f"Linux {m['kernel']}, Dovecot {m['dovecot']}, load {m.get('loadavg_1m')}")
 
 
 if __name__ == "__main__":
