@@ -124,6 +124,16 @@ async def test_relay_without_auth_is_denied(mail_server: MailServer) -> None:
                               start_tls=False, timeout=15)
 
 
+def test_many_users_added_at_once_can_log_in(mail_server: MailServer) -> None:
+    tag = uuid.uuid4().hex[:8]
+    users = {f"Bulk{i}-{tag}@example.test": f"pw{i}" for i in range(30)}
+    mail_server.add_users(users)
+    for email in list(users)[::7]:
+        assert mail_server.mailbox_count(email) == 0
+    # usernames are case-insensitive (Dovecot lowercases them)
+    assert mail_server.mailbox_count(list(users)[0].lower(), "pw0") == 0
+
+
 def test_added_user_can_log_in_and_receive_at_once(mail_server: MailServer) -> None:
     email = f"late{uuid.uuid4().hex[:8]}@example.test"
     raw = _message("a@example.test", [email], "hello").as_bytes()
@@ -194,6 +204,9 @@ def test_bad_user_values_are_rejected() -> None:
         ms.add_user("evil@example.test:{PLAIN}x", "pw")
     with pytest.raises(ValueError):
         ms.add_user("ok@example.test", "pw\nroot@example.test:{PLAIN}x")
+    with pytest.raises(ValueError):
+        ms.add_user("../../etc/x@example.test", "pw")
+    assert ms.users == {}
 
 
 def test_too_long_base_dir_is_rejected() -> None:

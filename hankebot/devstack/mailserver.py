@@ -113,7 +113,7 @@ class MailServer:
         return self.base_dir / "postfix" / "etc"
 
     @property
-    def _users_file(self) -> Path:
+    def _users_dir(self) -> Path:
         return self.base_dir / "dovecot" / "users"
 
     @property
@@ -183,26 +183,34 @@ class MailServer:
 
     # ---- users and mail ----------------------------------------------------------------------
     def add_user(self, email: str, password: str, timeout: float = 5.0) -> None:
-        """Add (or change) a mailbox user. When running, returns once Dovecot sees the change.
+        """Add (or change) a mailbox user. When running, returns once Dovecot sees the change."""
+        self.add_users({email: password}, timeout)
 
-        Dovecot rereads the passwd-file when its mtime/size changed, but checks at most once per second.
+    def add_users(self, users: dict[str, str], timeout: float = 5.0) -> None:
+        """Add (or change) several mailbox users at once (about 15 ms per new user while running).
+
+        Each user has its own passwd-file; Dovecot reads a file it has not seen before at once, but rechecks
+        a known file at most once per second, so a changed password waits for the next second.
         """
-        _check_user(email, password)
-        changed_password = email in self.users and self.users[email] != password
-        self.users[email] = password
-        if not self._users_file.parent.exists():
-            return
-        self._write_users()
+        for email, password in users.items():
+            _check_user(email, password)
+        changed = [e for e, pw in users.items() if e in self.users and self.users[e] != pw]
+        new = [e for e in users if e not in self.users]
+        self.users.update(users)
+        if not self._users_dir.exists():
+            return  # not started yet: start() writes every user
+        for email in users:
+            self._write_user(email)
         if not self.running:
             return
-        if changed_password:
+        if changed:
             time.sleep(1.05 - (time.time() % 1.0))  # the next lookup is in a new second: it rereads the file
-            return
         deadline = time.monotonic() + timeout
-        while not self._dovecot_knows(email):
-            if time.monotonic() > deadline:
-                raise MailServerError(f"Dovecot did not pick up new user {email} within {timeout:.0f} s")
-            time.sleep(0.05)
+        for email in new:
+            while not self._dovecot_knows(email):  # normally true at the first check
+                if time.monotonic() > deadline:
+                    raise MailServerError(f"Dovecot did not pick up new user {email} within {timeout:.0f} s")
+                time.sleep(0.05)
 
     def deliver(self, rcpt: str | Iterable[str], raw: bytes, mail_from: str = f"devstack@{DOMAIN}") -> None:
         """Drop a raw RFC 5322 message straight into mailboxes via Dovecot LMTP (fastest path).
@@ -272,13 +280,16 @@ class MailServer:
         _write_config(self._dovecot_conf, render_template("dovecot.conf.j2", ctx))
         _write_config(self._postfix_etc / "main.cf", render_template("postfix-main.cf.j2", ctx))
         _write_config(self._postfix_etc / "master.cf", render_template("postfix-master.cf.j2", ctx))
-        self._write_users()
+        self._users_dir.mkdir(exist_ok=True)
+        self._users_dir.chmod(0o755)
+        for email in self.users:
+            self._write_user(email)
 
-    def _write_users(self) -> None:
-        """Atomically rewrite the Dovecot passwd-file (readable by the dovecot auth process only)."""
-        text = "".join(f"{email}:{{PLAIN}}{pw}::::::\n" for email, pw in self.users.items())
-        tmp = self._users_file.with_suffix(".tmp")
-        tmp.write_text(text)
+    def _write_user(self, email: str) -> None:
+        """Atomically (re)write one user's passwd-file, readable by the dovecot auth process only."""
+        path = self._users_dir / email.lower()
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(f"{email.lower()}:{{PLAIN}}{self.users[email]}::::::\n")  # auth_username_format=%Lu
         # a distinct mtime per write, so Dovecot's mtime/size check never misses a same-second change
         self._users_mtime = max(int(time.time()), self._users_mtime + 1)
         os.utime(tmp, (self._users_mtime, self._users_mtime))
@@ -287,7 +298,7 @@ class MailServer:
             tmp.chmod(0o640)
         except KeyError:
             tmp.chmod(0o644)
-        os.replace(tmp, self._users_file)
+        os.replace(tmp, path)
 
     def _make_cert(self) -> None:
         tls_dir = self.cert_path.parent
@@ -390,8 +401,8 @@ def _check_user(email: str, password: str) -> None:
     for value in (email, password):
         if not value or any(c in value for c in ":\r\n\0"):
             raise ValueError(f"invalid mail user or password for passwd-file: {value!r}")
-    if "@" not in email:
-        raise ValueError(f"mail user must be an email address: {email!r}")
+    if "@" not in email or "/" in email or email.startswith(".") or any(c.isspace() for c in email):
+        raise ValueError(f"mail user must be a plain email address (it names a file): {email!r}")
 
 
 def _ensure_vmail_user() -> None:
