@@ -8,12 +8,54 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_SEALED = 0, 1, 2, 3
+
+
+class RedactSecrets(logging.Filter):
+    """Masks secrets in every log line: Telegram bot tokens (PTB and httpx log the API URL, which carries the
+    token), the values of HANKEBOT_* environment variables and the configured secrets once a config is loaded."""
+
+    TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values = {v for k, v in os.environ.items()
+                       if k.startswith("HANKEBOT_") and k != "HANKEBOT_CONFIG" and len(v) >= 4}
+
+    def add_config(self, cfg) -> None:
+        s = cfg.settings
+        for name in (s.mail.smtp.password_secret, s.mail.imap.password_secret if s.mail.imap else None,
+                     s.telegram.token_secret):
+            try:
+                v = cfg.secret(name)
+            except Exception:  # an unreadable secrets file is reported elsewhere
+                v = None
+            if v and len(v) >= 4:
+                self.values.add(v)
+
+    def redact(self, text: str) -> str:
+        text = self.TOKEN.sub("<bot token>", text)
+        for v in sorted(self.values, key=len, reverse=True):
+            text = text.replace(v, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        red = self.redact(msg)
+        if red != msg:
+            record.msg, record.args = red, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+REDACT = RedactSecrets()
 
 
 def _config_path(args) -> Path:
@@ -24,7 +66,9 @@ def _ctx(args):
     from hankebot.service.config import load_config
     from hankebot.service.context import open_context
 
-    return open_context(load_config(_config_path(args)))
+    cfg = load_config(_config_path(args))
+    REDACT.add_config(cfg)
+    return open_context(cfg)
 
 
 def _proc(ctx, key: str) -> str:
@@ -60,9 +104,16 @@ def cmd_demo(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from hankebot.service.config import load_config
     from hankebot.service.runner import run_forever
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # main() configured WARNING already (basicConfig again would be a no-op): the service logs INFO
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    for h in logging.getLogger().handlers:
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if not args.verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long poll otherwise
+    REDACT.add_config(load_config(_config_path(args)))
     return run_forever(_config_path(args))
 
 
@@ -374,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for h in logging.getLogger().handlers:
+        if REDACT not in h.filters:
+            h.addFilter(REDACT)
     try:
         return args.fn(args)
     except ConfigError as e:
