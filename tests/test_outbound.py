@@ -50,8 +50,8 @@ def mail(mail_server: MailServer) -> MailServer:
 
 
 class UserPool:
-    """Fresh mailbox users for each test, created in one go: Dovecot rereads its passwd-file lazily (about
-    once a second, and every failed login costs a delay), so adding users test by test would be slow."""
+    """Fresh mailbox users for each test, created in one go: Dovecot rereads its passwd-file at most once a
+    second, so adding users one by one (add_user waits for each) would cost a second per user."""
 
     GROUP = 7  # tender, expert, 5 bidders
 
@@ -61,19 +61,10 @@ class UserPool:
         self.free = [[(f"{role}-{tag}g{g}@example.test", f"{role}{tag}g{g}pass")
                       for role in ["tender", "expert", "bidder1", "bidder2", "bidder3", "bidder4", "bidder5"]]
                      for g in range(groups)]
-        for group in self.free:
-            for user, pw in group:
-                mail.add_user(user, pw)
-        last = self.free[-1][-1]
-        end = time.monotonic() + 15
-        while True:  # the last user visible means the whole file was reread
-            try:
-                mail.mailbox_count(*last)
-                break
-            except Exception:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.3)
+        users = [u for group in self.free for u in group]
+        for user, pw in users[:-1]:  # written to the passwd-file with the last one, in one go
+            mail.users[user] = pw
+        mail.add_user(*users[-1])  # returns once Dovecot has reread the file, so every user is known
 
     def take(self) -> list[tuple[str, str]]:
         return self.free.pop()
@@ -536,3 +527,14 @@ class RefusingProxy:
         assert self.server is not None
         self.server.close()
         await self.server.wait_closed()
+
+
+async def test_resume_without_imap_resends_with_a_warning(mail, user_pool, tmp_path, monkeypatch):
+    env = Env(mail, user_pool, tmp_path, monkeypatch, edit=lambda d: d["mail"].pop("imap"))
+    with pytest.raises(Crash):
+        await send_invitations(env.ctx, "302834", opts=OutboundOptions(send_fn=crashing_send(1, False), **FAST))
+    report = await resume_unsent(env.reopen(), OutboundOptions(**FAST))
+    assert [p.code for p in report.warnings] == ["resend_unverified"]
+    assert len(report.sent) == 4 and get_state(env.ctx) == "open"
+    expected = {b: 1 for b in env.bidders}
+    assert env.wait_counts(expected) == expected

@@ -32,7 +32,6 @@ import email
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
