@@ -142,13 +142,15 @@ def extract(
                          attachment_names=tuple(a.filename for a in parsed.attachments),
                          has_form_attachments=bool(forms))
     cls = classify(facts)
-    if proc is not None and parsed.from_addr in (proc.expert_email, proc.mailbox) and cls.kind != MessageKind.BOUNCE:
+    own = proc is not None and parsed.from_addr in (proc.expert_email, proc.mailbox) and cls.kind != MessageKind.BOUNCE
+    if own:
         # our own mail (an invitation's copy, a clarification) is never a bidder's bid or question
         cls = Classification(MessageKind.OTHER, ["sent from the procurement's own address"])
         problems.append(Problem("own_address", "Kiri on saadetud hanke enda aadressilt (ekspert või hankepostkast)."))
 
     bidder = None
-    if proc is not None and cls.kind not in (MessageKind.BOUNCE, MessageKind.AUTO_REPLY):
+    if proc is not None and not own and cls.kind not in (MessageKind.BOUNCE, MessageKind.AUTO_REPLY):
+        # (our own address is no bidder: no "unknown sender" flag and staff alert about the expert herself)
         bidder = match_bidder(parsed.from_addr, [(b.key, b.email) for b in proc.bidders])
         if bidder.problem:
             problems.append(bidder.problem)
