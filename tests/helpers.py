@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import tomllib
+
+import tomli_w
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -23,51 +25,23 @@ PROC_KEY = "302834"
 TOP_LEVEL = {"service", "mail", "telegram", "attachments"}
 
 
-# ---------------------------------------------------------------- TOML writing (no writer in the deps)
+# ---------------------------------------------------------------- TOML writing
 
 
-def _scalar(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
+def _plain(v: Any) -> Any:
+    """Decimals as strings (config fields accept them); everything else as tomli-w writes it."""
     if isinstance(v, Decimal):
-        return json.dumps(str(v))
-    if isinstance(v, (datetime, date)):
-        return v.isoformat()
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list):
-        return "[" + ", ".join(_scalar(x) for x in v) + "]"
+        return str(v)
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_scalar(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _is_table_list(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
-
-
-def _emit_table(lines: list[str], path: str, table: dict, array: bool = False) -> None:
-    if path:
-        lines.append(f"\n[[{path}]]" if array else f"\n[{path}]")
-    for k, v in table.items():
-        if not isinstance(v, dict) and not _is_table_list(v):
-            lines.append(f"{json.dumps(k)} = {_scalar(v)}")
-    for k, v in table.items():
-        sub = f"{path}.{json.dumps(k)}" if path else json.dumps(k)
-        if isinstance(v, dict):
-            _emit_table(lines, sub, v)
-        elif _is_table_list(v):
-            for item in v:
-                _emit_table(lines, sub, item, array=True)
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
 
 
 def to_toml(data: dict) -> str:
     """A TOML document for `data` (dicts become tables, lists of dicts arrays of tables)."""
-    lines: list[str] = []
-    _emit_table(lines, "", data)
-    return "\n".join(lines) + "\n"
+    return tomli_w.dumps(_plain(data))
 
 
 # ---------------------------------------------------------------- config variants

@@ -25,7 +25,7 @@ def test_invalid_edit_keeps_last_good_config_and_tells_staff(tmp_path):
     watcher = ConfigWatcher(ctx)
 
     text = path.read_text("utf-8")
-    path.write_text(text.replace('"weight" = 40', '"weight" = 45', 1), "utf-8")  # weights no longer add up to 100
+    path.write_text(text.replace('weight = 40', 'weight = 45', 1), "utf-8")  # weights no longer add up to 100
     _bump(path)
     assert watcher.check() is False
     assert ctx.cfg is good  # the last good config stays in force
@@ -43,7 +43,7 @@ def test_invalid_edit_keeps_last_good_config_and_tells_staff(tmp_path):
         assert len(uow.repo.notifications(kind="config_error")) == 1
 
     # a good edit: the deadline moves and listeners (the scheduler) are told
-    path.write_text(text.replace("2030-01-20T15:00:00", "2030-01-27T15:00:00"), "utf-8")
+    path.write_text(text.replace("2030-01-20 15:00:00", "2030-01-27 15:00:00"), "utf-8")
     _bump(path)
     assert watcher.check() is True
     assert ctx.cfg is not good and watcher.last_error is None
