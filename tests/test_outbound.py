@@ -50,8 +50,7 @@ def mail(mail_server: MailServer) -> MailServer:
 
 
 class UserPool:
-    """Fresh mailbox users for each test, created in one go: Dovecot rereads its passwd-file at most once a
-    second, so adding users one by one (add_user waits for each) would cost a second per user."""
+    """Fresh mailbox users (empty mailboxes) for each test, created in one go at module start."""
 
     GROUP = 7  # tender, expert, 5 bidders
 
@@ -61,10 +60,7 @@ class UserPool:
         self.free = [[(f"{role}-{tag}g{g}@example.test", f"{role}{tag}g{g}pass")
                       for role in ["tender", "expert", "bidder1", "bidder2", "bidder3", "bidder4", "bidder5"]]
                      for g in range(groups)]
-        users = [u for group in self.free for u in group]
-        for user, pw in users[:-1]:  # written to the passwd-file with the last one, in one go
-            mail.users[user] = pw
-        mail.add_user(*users[-1])  # returns once Dovecot has reread the file, so every user is known
+        mail.add_users(dict(u for group in self.free for u in group))  # returns once Dovecot knows them
 
     def take(self) -> list[tuple[str, str]]:
         return self.free.pop()
