@@ -8,7 +8,10 @@ How a batch is sent (exactly once per recipient):
    so running the same command twice sends nothing new.
 3. Each row: mark 'sending' and commit, SMTP transaction, mark 'sent' (or 'failed' + staff notification)
    and an audit row, commit. Transient failures are retried with exponential backoff up to
-   mail.smtp.max_attempts; permanent ones fail at once.
+   mail.smtp.max_attempts; permanent ones fail at once. A fault of the server, the login or the envelope
+   sender (it would fail every message alike) stops the batch instead: the row goes back to 'pending',
+   the rest stay 'pending', staff get one notice, and the next run or service start sends them. A lost
+   connection after DATA (no reply) leaves the row 'sending' for the copy check below.
 4. `resume_unsent(ctx)` (called at service start) finishes rows left 'pending' or 'sending' by a crash.
 
 A row found in 'sending' is the one honest uncertainty: the process died during the SMTP transaction,
