@@ -248,3 +248,49 @@ def test_running_listener_retries_after_a_storage_failure(tmp_path, mail_server,
         assert (m.uid, m.state, m.kind) == (1, "processed", "bid")
     finally:
         _stop(listener, th)
+
+
+# ------------------------------------------------------------------ a folder of its own; UIDVALIDITY change
+
+
+def test_own_folder_and_a_uidvalidity_change_re_reads_without_repeating(tmp_path, mail_server, fresh_mail_user):
+    """The mailbox folder is recreated (UIDVALIDITY changes, UIDs restart): the listener re-reads it, the
+    messages it already had become 'duplicate', and only the new one makes a notification."""
+    from datetime import datetime, timedelta, timezone
+
+    ctx = _ctx(tmp_path, mail_server, fresh_mail_user, folder="Hanked")
+    when = datetime.now(timezone.utc) - timedelta(hours=1)
+    first = [sm.decline_message("kadri.jogi@example.com", "Kadri Jõgi"), _bid("ilmar", "3500.00")]
+    with mail_server.mailbox(fresh_mail_user.email, fresh_mail_user.password) as box:
+        box.folder.create("Hanked")
+        for raw in first:
+            box.append(raw, "Hanked", dt=when)
+        box.append(sm.question_message("ilmar.sepp@example.net", "Ilmar Sepp"), "INBOX", dt=when)  # not our folder
+    listener = make_listener(ctx)
+    box = connect(listener.ep)
+    try:
+        assert listener.sync_once(box) == 2
+    finally:
+        box.logout()
+    uv1 = rows(ctx, InboundMessage)[0].uidvalidity
+    with mail_server.mailbox(fresh_mail_user.email, fresh_mail_user.password) as box:
+        box.folder.delete("Hanked")
+        box.folder.create("Hanked")
+        for raw in [*first, sm.question_message("ilmar.sepp@example.net", "Ilmar Sepp")]:
+            box.append(raw, "Hanked", dt=when)
+    box = connect(listener.ep)
+    try:
+        assert listener.sync_once(box) == 3
+    finally:
+        box.logout()
+    msgs = rows(ctx, InboundMessage, order=InboundMessage.id)
+    assert msgs[3].uidvalidity != uv1 and {m.folder for m in msgs} == {"Hanked"}
+    assert [(m.uid, m.state, m.kind) for m in msgs] == [
+        (1, "processed", "decline"), (2, "processed", "bid"),
+        (1, "duplicate", "decline"), (2, "duplicate", "bid"), (3, "processed", "question")]
+    assert (msgs[2].duplicate_of, msgs[3].duplicate_of) == (msgs[0].id, msgs[1].id)
+    assert count(ctx, Bid) == 1
+    assert sorted(n.kind for n in rows(ctx, Notification)) == ["decline", "new_bid", "question"]
+    with ctx.uow() as uow:
+        cp = uow.repo.checkpoint("Hanked")
+        assert (cp.uidvalidity, cp.last_uid) == (msgs[3].uidvalidity, 3)
