@@ -534,3 +534,70 @@ async def test_resume_without_imap_resends_with_a_warning(mail, user_pool, tmp_p
     assert len(report.sent) == 4 and get_state(env.ctx) == "open"
     expected = {b: 1 for b in env.bidders}
     assert env.wait_counts(expected) == expected
+
+
+# ---------------------------------------------------------------- two senders at once
+
+
+async def test_a_row_in_flight_in_another_live_process_is_left_alone_until_that_process_dies(env: Env):
+    """`send-invitations` in one process while the service starts in another: the service's resume must not
+    send a row the other process is sending; once that process is dead, resume verifies and sends it."""
+    import subprocess
+
+    from sqlalchemy import update
+
+    from hankebot.storage import claims
+
+    with pytest.raises(Crash):  # one row left 'sending'
+        await send_invitations(env.ctx, "302834", opts=OutboundOptions(send_fn=crashing_send(0, False), **FAST))
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        holder = f"{claims.me().rsplit(':', 2)[0]}:{other.pid}:{claims._start_ticks(other.pid)}"
+        with env.ctx.uow() as uow:  # as if that live process had claimed it
+            uow.repo.s.exec(update(OutboundMessage).where(OutboundMessage.state == "sending")
+                            .values(claimed_by=holder, claimed_at=env.clock()))
+            uow.commit()
+        ctx = env.reopen()
+        report = await resume_unsent(ctx, OutboundOptions(**FAST))
+        assert [who for who, _ in report.skipped] == [env.bidders[0][0]]
+        assert env.count(env.bidders[0]) == 0  # not sent behind the other process's back
+        assert [r.state for r in env.rows("invitation")] == ["sending"] + ["sent"] * 4
+    finally:
+        other.kill()
+        other.wait()
+    report = await resume_unsent(env.reopen(), OutboundOptions(**FAST))  # the holder is dead now
+    assert report.sent == [env.bidders[0][0]] and report.skipped == []
+    expected = {**{b: 1 for b in env.bidders}, env.tender: 5}
+    assert env.wait_counts(expected) == expected
+
+
+def test_only_one_of_two_concurrent_claims_wins(env: Env):
+    """The claim is one conditional UPDATE: of two sessions racing for the same pending row, one wins."""
+    import threading
+
+    from hankebot.service.outbound import _claim
+    from hankebot.storage.tables import utcnow
+
+    with env.ctx.uow() as uow:
+        p = uow.repo.procurement("302834")
+        row = uow.repo.add(OutboundMessage(procurement_id=p.id, kind="invitation", batch="t", dedupe_key="race",
+                                           message_id="<race@example.test>", recipient="x@example.test", subject="s",
+                                           raw_sha256="0" * 64, raw_path="x"))
+        uow.commit()
+        rid = row.id
+    barrier, wins = threading.Barrier(2), []
+
+    def contender(ctx):
+        with ctx.uow() as uow:
+            barrier.wait()
+            won = _claim(uow.repo, rid, utcnow())
+            uow.commit()
+            wins.append(won)
+
+    ctxs = [env.ctx, env.reopen()]
+    threads = [threading.Thread(target=contender, args=(c,)) for c in ctxs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(wins) == [False, True]

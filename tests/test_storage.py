@@ -23,6 +23,8 @@ from tests.helpers import TALLINN
 TABLES = {"procurement", "part", "bidder", "outbound_message", "inbound_message", "imap_checkpoint", "bid", "grade",
           "notification", "audit_log"}
 
+HEAD = "0002"  # the newest migration: bump with every new revision
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path) -> str:
@@ -51,7 +53,7 @@ def _tables(engine) -> set[str]:
 def test_migrate_fresh_reaches_head(engine):
     assert current_revision(engine) is None
     migrate(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == HEAD
     assert _tables(engine) == TABLES
 
 
@@ -72,7 +74,7 @@ def _seed(engine) -> int:
 def test_migrate_twice_is_a_noop(migrated):
     pid = _seed(migrated)
     migrate(migrated)
-    assert current_revision(migrated) == "0001"
+    assert current_revision(migrated) == HEAD
     with UnitOfWork(migrated) as uow:
         assert uow.repo.procurement("302834").id == pid
 
@@ -83,7 +85,7 @@ def test_downgrade_to_base_and_up_again(migrated):
     assert current_revision(migrated) is None
     assert _tables(migrated) == set()
     migrate(migrated)
-    assert current_revision(migrated) == "0001"
+    assert current_revision(migrated) == HEAD
     assert _tables(migrated) == TABLES
     with UnitOfWork(migrated) as uow:
         assert uow.repo.procurements() == []

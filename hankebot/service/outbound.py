@@ -60,6 +60,7 @@ from hankebot.mailer.smtp_sender import PermanentSendError, SendError, Transient
 from hankebot.service import notify
 from hankebot.service.config import ConfigError, ProcurementSettings
 from hankebot.service.context import Context
+from hankebot.storage import claims
 from hankebot.storage.repository import Repository
 from hankebot.storage.tables import InboundMessage, OutboundMessage, Procurement
 
@@ -333,6 +334,45 @@ def _queue(ctx: Context, ps: ProcurementSettings, p: Procurement, kind: str, bat
 # ---------------------------------------------------------------- sending one row
 
 
+# A row in 'sending' whose claim is older than this is taken to be left by a dead sender (a live one
+# refreshes claimed_at before every attempt; one attempt is bounded by the SMTP timeout).
+STALE_CLAIM_SECONDS = 600
+
+
+def _claim(repo: Repository, row_id: int, now) -> bool:
+    """Atomically move a row from 'pending' to 'sending'. One UPDATE with the state in its WHERE clause:
+    on SQLite (one writer at a time) and PostgreSQL (the row is re-checked after its lock) only one
+    sender can win, whatever the number of processes."""
+    from sqlalchemy import update
+
+    res = repo.s.exec(update(OutboundMessage)
+                      .where(OutboundMessage.id == row_id, OutboundMessage.state == "pending")
+                      .values(state="sending", claimed_at=now, claimed_by=claims.me()))
+    return res.rowcount == 1
+
+
+_IN_FLIGHT: set[int] = set()  # rows this process is sending right now
+
+
+def _stale(row_id: int, claimed_by: str | None, claimed_at, now) -> bool:
+    """A 'sending' row may be verified and re-sent only when its sender is gone."""
+    if claimed_by == claims.me():
+        return row_id not in _IN_FLIGHT
+    dead = claims.holder_is_dead(claimed_by)
+    if dead is not None:
+        return dead
+    return claimed_at is None or (now - claimed_at).total_seconds() >= STALE_CLAIM_SECONDS
+
+
+def _heartbeat(ctx: Context, row_id: int) -> None:
+    from sqlalchemy import update
+
+    with ctx.uow() as uow:
+        uow.repo.s.exec(update(OutboundMessage).where(OutboundMessage.id == row_id, OutboundMessage.state == "sending")
+                        .values(claimed_at=ctx.now()))
+        uow.commit()
+
+
 async def _send_row(ctx: Context, row_id: int, report: SendReport, opts: OutboundOptions, password: str | None) -> None:
     with ctx.uow() as uow:
         row = uow.repo.s.get(OutboundMessage, row_id)
@@ -349,15 +389,27 @@ async def _send_row(ctx: Context, row_id: int, report: SendReport, opts: Outboun
             uow.commit()
             report.failed.append((row.recipient, row.last_error))
             return
-        row.state = "sending"
-        uow.repo.add(row)
+        if not _claim(uow.repo, row_id, ctx.now()):
+            # another sender (the service's resume, a second CLI run) holds or finished this row
+            report.skipped.append((row.recipient, "saatmisel teises protsessis"))
+            return
         uow.commit()
+    _IN_FLIGHT.add(row_id)
+    try:
+        await _transmit(ctx, row, ps, row_id, report, opts, password)
+    finally:
+        _IN_FLIGHT.discard(row_id)
+
+
+async def _transmit(ctx: Context, row: OutboundMessage, ps: ProcurementSettings, row_id: int, report: SendReport,
+                    opts: OutboundOptions, password: str | None) -> None:
     raw = ctx.raw.get(row.raw_path)
     envelope = [row.recipient] + ([ps.mailbox] if ps.mailbox.lower() != row.recipient.lower() else [])
     smtp = ctx.settings.mail.smtp
     attempts, reply, err = 0, "", None
     while True:
         attempts += 1
+        _heartbeat(ctx, row_id)
         try:
             reply = await opts.send_fn(raw, ps.mailbox, envelope, smtp, password)
             err = None
@@ -820,15 +872,19 @@ async def resume_unsent(ctx: Context, opts: OutboundOptions | None = None) -> Se
     opts = opts or OutboundOptions()
     report = SendReport("*", "resume")
     with ctx.uow() as uow:
-        rows = [(r.id, r.state, r.message_id, r.recipient, r.procurement_id) for r in uow.repo.unsent_outbound()]
+        rows = [(r.id, r.state, r.message_id, r.recipient, r.procurement_id, r.claimed_at, r.claimed_by)
+                for r in uow.repo.unsent_outbound()]
     if not rows:
         return report
     password = _smtp_password(ctx, report)
     if report.errors:
         return report
     pids, to_send = set(), []
-    for rid, state, mid, rcpt, pid in rows:
+    for rid, state, mid, rcpt, pid, claimed_at, claimed_by in rows:
         pids.add(pid)
+        if state == "sending" and not _stale(rid, claimed_by, claimed_at, ctx.now()):
+            report.skipped.append((rcpt, "saatmisel (teine protsess); kontrollitakse hiljem"))
+            continue
         if state == "sending":
             if ctx.settings.mail.imap is None:
                 report.warnings.append(Problem("resend_unverified",
@@ -852,6 +908,16 @@ async def resume_unsent(ctx: Context, opts: OutboundOptions | None = None) -> Se
                         uow.commit()
                     report.confirmed.append(rcpt)
                     continue
+            # not delivered: back to 'pending' (only if nobody re-claimed it meanwhile), then sent as usual
+            from sqlalchemy import update
+
+            with ctx.uow() as uow:
+                res = uow.repo.s.exec(update(OutboundMessage).where(
+                    OutboundMessage.id == rid, OutboundMessage.state == "sending",
+                    OutboundMessage.claimed_at == claimed_at).values(state="pending"))
+                uow.commit()
+            if res.rowcount != 1:
+                continue
         to_send.append(rid)
     await _send_all(ctx, to_send, report, opts, password)
     for pid in pids:

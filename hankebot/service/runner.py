@@ -129,6 +129,22 @@ async def _receipts(ctx: Context, queue: asyncio.Queue, stop: asyncio.Event) -> 
             log.exception("receipt for message %s", inbound_id)
 
 
+async def _resume_periodically(ctx: Context, stop: asyncio.Event, every: float = 300.0) -> None:
+    """Mail left unsent by another process that died (a CLI batch) is picked up without a restart."""
+    from hankebot.service import outbound
+
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+            return
+        except asyncio.TimeoutError:
+            pass
+        try:
+            await outbound.resume_unsent(ctx)
+        except Exception:
+            log.exception("periodic resume of unsent mail")
+
+
 async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, with_imap: bool = True) -> None:
     from hankebot.service import outbound
 
@@ -149,7 +165,8 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
     sched = DeadlineScheduler(ctx)
     sched.start()
     tasks = [asyncio.create_task(ConfigWatcher(ctx).run(stop), name="config"),
-             asyncio.create_task(_receipts(ctx, receipts, stop), name="receipts")]
+             asyncio.create_task(_receipts(ctx, receipts, stop), name="receipts"),
+             asyncio.create_task(_resume_periodically(ctx, stop), name="resume")]
     listener = make_listener(ctx) if with_imap else None
     if listener is not None:
         tasks.append(asyncio.create_task(listener.run(), name="imap"))

@@ -84,6 +84,8 @@ class OutboundMessage(SQLModel, table=True):
     raw_sha256: str = Field(max_length=64)
     raw_path: str = Field(sa_column=Column(Text, nullable=False))
     state: str = Field(default="pending", max_length=16)  # pending | sending | sent | failed
+    claimed_at: Optional[datetime] = _ts()  # when a sender claimed the row ('sending'); refreshed per attempt
+    claimed_by: Optional[str] = Field(default=None, max_length=255)  # "host:pid:start" of that sender
     attempts: int = 0
     last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
     answers_inbound_id: Optional[int] = Field(default=None, foreign_key="inbound_message.id")
