@@ -91,7 +91,7 @@ def _ensure_system_packages() -> None:
         _unavailable(f"still missing after install: {_missing_packages()}")
 
 
-def _short_tmp(prefix: str) -> Path:
+def short_tmp_dir(prefix: str) -> Path:
     """A short, world-traversable temp dir (unix socket paths live under it; daemons drop privileges)."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     path.chmod(0o755)
@@ -109,7 +109,7 @@ def start_mail_server(users: dict[str, str] | None = None, tls: bool = False) ->
     _ensure_system_packages()
     if os.geteuid() != 0:
         _unavailable("Dovecot + Postfix test servers need root")
-    base = _short_tmp("hbt-mail-")
+    base = short_tmp_dir("hbt-mail-")
     server = MailServer(base, users=dict(MAIL_USERS if users is None else users), tls=tls)
     try:
         server.start()
@@ -155,7 +155,7 @@ def wrong_password() -> str:
 def pg_server() -> Iterator[PostgresServer]:
     """A started throwaway PostgreSQL cluster on 127.0.0.1 for the whole session."""
     _ensure_system_packages()
-    base = _short_tmp("hbt-pg-")
+    base = short_tmp_dir("hbt-pg-")
     server = PostgresServer(base)
     try:
         server.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import smtplib
 import time
 import uuid
@@ -15,7 +16,7 @@ from imap_tools import AND, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
 
 from hankebot.devstack.mailserver import MailServer, MailServerError
-from tests.conftest import WRONG_LOGIN, MailUser, start_mail_server
+from tests.conftest import WRONG_LOGIN, MailUser, short_tmp_dir, start_mail_server
 
 pytestmark = pytest.mark.mailserver
 
@@ -217,3 +218,23 @@ def test_too_long_base_dir_is_rejected() -> None:
 def test_ssl_context_needs_tls(mail_server: MailServer) -> None:
     with pytest.raises(MailServerError):
         mail_server.ssl_context()
+
+
+def test_auto_port_taken_before_start_is_replaced() -> None:
+    server, base = None, None
+    blocker = socket.socket()
+    try:
+        base = short_tmp_dir("hbt-mail-")
+        server = MailServer(base, users={"tender@example.test": "tenderpass"})
+        taken = server.imap_port
+        blocker.bind((server.imap_host, taken))
+        blocker.listen()
+        server.start()
+        assert server.imap_port != taken
+        assert server.mailbox_count("tender@example.test") == 0  # IMAP answers on the new port
+    finally:
+        blocker.close()
+        if server is not None:
+            server.stop()
+        if base is not None:
+            shutil.rmtree(base, ignore_errors=True)

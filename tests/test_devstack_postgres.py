@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from hankebot.devstack.postgres import PostgresServer
+from tests.conftest import short_tmp_dir
 
 pytestmark = pytest.mark.postgres
 
@@ -64,3 +67,26 @@ def test_default_database_exists(pg_server: PostgresServer) -> None:
 def test_bad_database_name_is_rejected(pg_server: PostgresServer) -> None:
     with pytest.raises(ValueError):
         pg_server.create_database('x"; DROP DATABASE hankebot_test; --')
+
+
+def test_own_server_survives_a_taken_port_and_restarts_with_data() -> None:
+    base = short_tmp_dir("hbt-pg-")  # traversable by the postgres OS user (pytest's tmp dirs are not)
+    server = PostgresServer(base / "c")
+    blocker = socket.socket()
+    blocker.bind((server.host, server.port))
+    blocker.listen()
+    taken = server.port
+    try:
+        server.start()
+        assert server.port != taken
+        with _engine(server.url).begin() as conn:
+            conn.execute(sa.text("CREATE TABLE kept (x int)"))
+            conn.execute(sa.text("INSERT INTO kept VALUES (42)"))
+        server.stop()
+        server.start()  # the cluster is reused, not re-created
+        with _engine(server.url).connect() as conn:
+            assert conn.execute(sa.text("SELECT x FROM kept")).scalar() == 42
+    finally:
+        blocker.close()
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)

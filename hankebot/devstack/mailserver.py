@@ -71,11 +71,9 @@ class MailServer:
                 f"base_dir too long ({len(str(self.base_dir))} > {MAX_BASE_LEN} chars; unix sockets live "
                 f"under it): {self.base_dir}"
             )
-        picked = iter(free_ports(3))
         self.imap_host = LOOPBACK
-        self.imap_port = imap_port or next(picked)
-        self.smtp_port = smtp_port or next(picked)
-        self.lmtp_port = lmtp_port or next(picked)
+        self._requested_ports = (imap_port, smtp_port, lmtp_port)
+        self._pick_ports()
         self.tls = tls
         self.users: dict[str, str] = dict(users or {})
         for email, password in self.users.items():
@@ -138,16 +136,25 @@ class MailServer:
         if missing:
             raise MailServerError(f"missing programs {missing}: run scripts/install-system-deps.sh as root")
         t0 = time.monotonic()
-        self._prepare()
-        self.timings["prepare"] = time.monotonic() - t0
-        self._started = True
-        atexit.register(self._stop_quietly)
-        try:
-            self._start_dovecot(timeout)
-            self._start_postfix(timeout)
-        except BaseException:
-            self._stop_quietly()
-            raise
+        # A port picked free may be taken by another process before we bind it: then retry with new ones.
+        attempts = 3 if 0 in self._requested_ports else 1
+        for attempt in range(1, attempts + 1):
+            self._prepare()
+            self.timings["prepare"] = time.monotonic() - t0
+            self._started = True
+            atexit.register(self._stop_quietly)
+            try:
+                self._start_dovecot(timeout)
+                self._start_postfix(timeout)
+                break
+            except MailServerError as exc:
+                self._stop_quietly()
+                if attempt == attempts or "in use" not in str(exc):
+                    raise
+                self._pick_ports()
+            except BaseException:
+                self._stop_quietly()
+                raise
         self.timings["start"] = time.monotonic() - t0
         return self
 
@@ -247,6 +254,14 @@ class MailServer:
         return ssl.create_default_context(cafile=str(self.cert_path))
 
     # ---- internals ---------------------------------------------------------------------------
+    def _pick_ports(self) -> None:
+        """Fill in the ports requested as 0 with distinct free loopback ports."""
+        picked = iter(free_ports(3))
+        imap, smtp, lmtp = self._requested_ports
+        self.imap_port = imap or next(picked)
+        self.smtp_port = smtp or next(picked)
+        self.lmtp_port = lmtp or next(picked)
+
     def _prepare(self) -> None:
         _ensure_vmail_user()
         vmail = pwd.getpwnam(VMAIL_USER)

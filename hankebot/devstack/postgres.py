@@ -56,6 +56,7 @@ class PostgresServer:
     def __init__(self, base_dir: Path, port: int = 0) -> None:
         self.base_dir = Path(base_dir).absolute()
         self.host = LOOPBACK
+        self._requested_port = port
         self.port = port or free_ports(1)[0]
         #: Seconds taken by the last steps, e.g. {"initdb": 0.9, "start": 0.2, "stop": 0.1}.
         self.timings: dict[str, float] = {}
@@ -104,18 +105,27 @@ class PostgresServer:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(timeout)
         self.timings["initdb"] = time.monotonic() - t0
-        conf = render_template("postgresql.conf.j2", {"port": self.port, "socket_dir": str(self.socket_dir)})
-        (self.data_dir / "devstack.conf").write_text(conf)
-        self._chown_to_runner(self.data_dir / "devstack.conf")
         t1 = time.monotonic()
         self._started = True
         atexit.register(self._stop_quietly)
-        res = self._run(
-            [str(self._bin / "pg_ctl"), "start", "-w", "-t", str(int(timeout)), "-D", str(self.data_dir),
-             "-l", str(self.log_file)],
-            timeout + 5,
-        )
-        if res.returncode != 0:
+        # A port picked free may be taken by another process before the server binds it: retry with new ones.
+        attempts = 3 if self._requested_port == 0 else 1
+        for attempt in range(1, attempts + 1):
+            conf = render_template("postgresql.conf.j2", {"port": self.port, "socket_dir": str(self.socket_dir)})
+            (self.data_dir / "devstack.conf").write_text(conf)
+            self._chown_to_runner(self.data_dir / "devstack.conf")
+            log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
+            res = self._run(
+                [str(self._bin / "pg_ctl"), "start", "-w", "-t", str(int(timeout)), "-D", str(self.data_dir),
+                 "-l", str(self.log_file)],
+                timeout + 5,
+            )
+            if res.returncode == 0:
+                break
+            log = self.log_file.read_bytes()[log_start:].decode(errors="replace") if self.log_file.exists() else ""
+            if attempt < attempts and "already in use" in log:
+                self.port = free_ports(1)[0]
+                continue
             self._stop_quietly()
             raise PostgresError(
                 f"pg_ctl start failed (exit {res.returncode}): {res.stdout.strip()}\n"
