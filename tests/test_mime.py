@@ -332,3 +332,11 @@ def test_asice_sent_as_octet_stream_still_opened():
     p = parse_message(raw)
     assert [a.path for a in p.attachments] == [f"Pakkumus_allkirjastatud.bdoc/{COST[0]}"]
     assert p.signatures[0].status == "parsed_not_verified"
+
+
+def test_raw_eight_bit_headers_decode_as_utf8_or_windows_1257():
+    # Estonian Windows mailers sometimes send headers as raw bytes without RFC 2047
+    latin = parse_message(b"From: Mari <m@x.ee>\r\nSubject: T\xe4\xe4n \xf5ige \xf0\xfe\r\n\r\nbody\r\n")
+    assert latin.subject == "Tään õige šž"
+    utf8 = parse_message(b"From: Mari <m@x.ee>\r\nSubject: T\xc3\xa4\xc3\xa4n\r\n\r\nbody\r\n")
+    assert utf8.subject == "Tään"

@@ -109,8 +109,25 @@ def _parse_into(raw: bytes, limits: AttachmentLimits, out: ParsedMessage) -> Non
 
 # --- headers ---------------------------------------------------------------------------------
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _eight_bit(raw: str) -> str:
+    """A header sent with raw 8-bit bytes (no RFC 2047): UTF-8 if it is, else windows-1257 (Estonian
+    Windows mail: õäöüšž), then any encoded-words in it decoded."""
+    data = raw.encode("utf-8", "surrogateescape")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("cp1257", "replace")
+    return _decode_raw(text) if "=?" in text else text
+
+
 def header(msg: Message, name: str) -> str:
     """One header as decoded text; "" when absent. Falls back to the raw value when parsing fails."""
+    for key, raw in msg.raw_items():
+        if key.lower() == name.lower() and isinstance(raw, str) and _SURROGATE.search(raw):
+            return " ".join(_eight_bit(raw).split())
     try:
         value = msg.get(name)
         if value is None:
