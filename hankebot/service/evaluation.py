@@ -10,7 +10,7 @@ from pathlib import Path
 from hankebot.core import lifecycle
 from hankebot.core.evaluation import BidForScoring, Criterion, Grade as CoreGrade, Level, PartResult, ProtocolData, ScoringRules
 from hankebot.core.lifecycle import State
-from hankebot.core.scoring import score_part, validate_grade
+from hankebot.core.scoring import format_eur, format_number, score_part, validate_grade
 from hankebot.core.sealing import is_sealed, opening_time
 from hankebot.core.et_format import datetime_et
 from hankebot.service.config import ProcurementSettings
@@ -222,7 +222,8 @@ def format_results(ctx: Context, res: list[PartResult]) -> str:
         lines.append(f"Osa {r.part_no}: {r.part_name}")
         for s in r.ranked:
             pr = next((c.points for c in s.scores if c.criterion_key == "price"), None)
-            lines.append(f"  {s.rank}. {s.bid.bidder_name:<32} hind {s.bid.price} €  hinnapunktid {pr}  kokku {s.total}"
+            lines.append(f"  {s.rank}. {s.bid.bidder_name:<32} hind {format_eur(s.bid.price):>12}  "
+                         f"hinnapunktid {format_number(pr, r.rules.rounding_places):>6}  kokku {format_number(s.total, r.rules.rounding_places):>6}"
                          + (f"  ({s.tie_note})" if s.tie_note else ""))
         for s in r.pending:
             lines.append(f"  –  {s.bid.bidder_name:<32} hindamata: {', '.join(s.missing)}")
