@@ -86,7 +86,7 @@ def test_full_evaluation_on_real_database(tmp_path, db_url, clock):
         ("tugiteenused", D("70.00"), 3),
     ]
     (note,) = _notes(ctx, "results_ready")
-    assert "Arengu Koolituskeskus OÜ" in note.text and "94.67" in note.text
+    assert "Arengu Koolituskeskus OÜ" in note.text and "94,67" in note.text
     assert refresh_state(ctx, PROC_KEY)  # stays evaluated, no second notice
     assert len(_notes(ctx, "results_ready")) == 1
     ctx.engine.dispose()

@@ -171,13 +171,12 @@ def refresh_state(ctx: Context, proc_key: str) -> bool:
         # one notice per evaluation: a re-evaluation after a regrade is announced again, a replay is not
         round_no = len(repo.audit_rows(p.id, "evaluated")) + 1
         repo.audit("system", "evaluated", p.id)
-        lines = []
-        for r in res:
-            if r.ranked:
-                w = r.ranked[0]
-                lines.append(f"Osa {r.part_no}: 1. {html.escape(w.bid.bidder_name)} – {w.total} p")
-        enqueue(ctx, repo, "results_ready", f"🏁 Hanke {p.reference} tulemused on valmis.\n" + "\n".join(lines)
-                + "\nProtokoll: /protocol", f"results:{p.key}:{round_no}", p.id)
+        from hankebot.bot.texts import results_ready_text
+
+        winners = [(r.part_no, f"{r.ranked[0].bid.bidder_name} ({format_number(r.ranked[0].total, r.rules.rounding_places)} p)")
+                   for r in res if r.ranked]
+        text = results_ready_text(p.reference, p.title, sum(1 for r in res if r.ranked), len(res), winners)
+        enqueue(ctx, repo, "results_ready", text, f"results:{p.key}:{round_no}", p.id)
         uow.commit()
     return True
 
