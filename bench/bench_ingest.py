@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import machine_info, machine_line  # noqa: E402
 from workload import (  # noqa: E402
+    mail_dir,
     EXPERT, EXPERT_PW, MAILBOX, MAILBOX_PW, BidFactory, future_deadline, make_bidders, open_bench_context,
     write_config, write_maildir)
 
@@ -113,7 +114,7 @@ def run(n: int, deliver: str = "maildir", chunk: int = 25, lmtp_sample: int = 20
 
     base = Path(tempfile.mkdtemp(prefix="hbb-ing-", dir="/tmp"))
     base.chmod(0o755)  # the mail daemons drop privileges and must traverse it
-    server = MailServer(base / "mail", users={MAILBOX: MAILBOX_PW, EXPERT: EXPERT_PW, PROBE: "probe-pw"})
+    server = MailServer(mail_dir(base), users={MAILBOX: MAILBOX_PW, EXPERT: EXPERT_PW, PROBE: "probe-pw"})
     res: dict = {"bench": "ingest", "n": n, "deliver": deliver, "chunk": chunk}
     try:
         t = time.perf_counter()

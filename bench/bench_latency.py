@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import machine_info, machine_line  # noqa: E402
 from workload import (  # noqa: E402
+    mail_dir,
     EXPERT, EXPERT_PW, MAILBOX, MAILBOX_PW, BidFactory, future_deadline, make_bidders, message_id,
     open_bench_context, write_config)
 
@@ -115,7 +116,7 @@ def run(n: int = 200, gap: tuple[float, float] = (0.2, 0.5), bidders: int = 25, 
     base = Path(tempfile.mkdtemp(prefix="hbb-lat-", dir="/tmp"))
     base.chmod(0o755)  # the mail daemons drop privileges and must traverse it
     users = {MAILBOX: MAILBOX_PW, EXPERT: EXPERT_PW, **{b.email: "bidder-pw" for b in bl}}  # receipts land
-    server = MailServer(base / "mail", users=users)
+    server = MailServer(mail_dir(base), users=users)
     res: dict = {"bench": "latency", "n": n, "gap_s": list(gap)}
     ctx = None
     console = StampedStream()

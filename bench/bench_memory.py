@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import machine_info, machine_line  # noqa: E402
 from workload import (  # noqa: E402
+    mail_dir,
     EXPERT, EXPERT_PW, MAILBOX, MAILBOX_PW, BidFactory, future_deadline, large_attachment_message, make_bidders,
     write_config, write_maildir)
 
@@ -80,7 +81,7 @@ def run_case(name: str, messages: list[bytes], keep: bool = False) -> dict:
 
     base = Path(tempfile.mkdtemp(prefix="hbb-mem-", dir="/tmp"))
     base.chmod(0o755)  # the mail daemons drop privileges and must traverse it
-    server = MailServer(base / "mail", users={MAILBOX: MAILBOX_PW, EXPERT: EXPERT_PW})
+    server = MailServer(mail_dir(base), users={MAILBOX: MAILBOX_PW, EXPERT: EXPERT_PW})
     try:
         server.start()
         write_maildir(server, MAILBOX, messages)

@@ -68,7 +68,7 @@ def summary_rows(results: list[tuple[str, dict]]) -> list[tuple[str, str, str, s
     rows = []
     for name, r in results:
         if "error" in r:
-            rows.append((name, r["error"], "", "failed"))
+            rows.append((f"{name} {' '.join(r.get('args', []))}", r["error"], "", "failed"))
             continue
         if name == "ingest":
             rows.append((f"ingest N={r['n']:,}", f"bare fetch {r['bare_msgs_per_s']:,.0f} msg/s; pipeline "

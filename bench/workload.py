@@ -216,6 +216,13 @@ def large_attachment_message(bidder: Bidder, size: int, to_addr: str = MAILBOX) 
 # ------------------------------------------------------------------ delivery
 
 
+def mail_dir(base: Path) -> Path:
+    """A MailServer base dir with a name no other instance uses. The devstack names the Dovecot instance
+    after the base dir's last component ("hb-<name>") and, on stop, ends every process with that title:
+    two servers both under ".../mail" (as tests and the demo use) would end each other's IMAP sessions."""
+    return base / f"mail-{base.name.rsplit('-', 1)[-1]}"
+
+
 def maildir_of(server, user: str) -> Path:
     """The user's Maildir under a devstack MailServer (home = base/dovecot/mail/<domain>/<local part>)."""
     local, _, domain = user.partition("@")
