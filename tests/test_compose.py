@@ -100,3 +100,19 @@ def test_templates_strict_and_overridable(tmp_path: Path):
     assert "{{ deadline_et }}" in (DEFAULT_TEMPLATES / "invitation.body.j2").read_text("utf-8")
     with pytest.raises(TemplateError):
         t2.render("invitation.body.j2")
+
+
+def test_admin_templates_dir_overrides_a_packaged_template(tmp_path):
+    """service.templates_dir: a file there wins over the packaged one of the same name; others still come
+    from the package."""
+    from hankebot.service.config import load_config
+    from hankebot.service.context import open_context
+    from hankebot.service.outbound import templates_for
+    from tests.helpers import make_config
+
+    (tmp_path / "mytemplates").mkdir()
+    (tmp_path / "mytemplates" / "invitation.subject.j2").write_text("Kutse {{ reference }} (muudetud)", "utf-8")
+    ctx = open_context(load_config(make_config(tmp_path, service={"templates_dir": "mytemplates"})))
+    t = templates_for(ctx)
+    assert t.render("invitation.subject.j2", reference="302834").strip() == "Kutse 302834 (muudetud)"
+    assert "(muudetud)" not in t.render("reminder.subject.j2", reference="302834", title="T", deadline="x")

@@ -34,6 +34,7 @@ class ServiceSettings(_Strict):
     timezone: str = "Europe/Tallinn"
     language: Literal["et", "en"] = "et"
     secrets_file: str = "secrets.toml"
+    templates_dir: str | None = None  # the admin's email templates; a file here overrides the packaged one
 
     @field_validator("timezone")
     @classmethod
