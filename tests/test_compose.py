@@ -115,4 +115,5 @@ def test_admin_templates_dir_overrides_a_packaged_template(tmp_path):
     ctx = open_context(load_config(make_config(tmp_path, service={"templates_dir": "mytemplates"})))
     t = templates_for(ctx)
     assert t.render("invitation.subject.j2", reference="302834").strip() == "Kutse 302834 (muudetud)"
-    assert "(muudetud)" not in t.render("reminder.subject.j2", reference="302834", title="T", deadline="x")
+    packaged = t.render("reminder.subject.j2", deadline_et="19.01.2026 kell 15.00", procurement={"title": "Koolitus"})
+    assert packaged.strip() == "Meeldetuletus: pakkumuste tähtaeg 19.01.2026 kell 15.00 – Koolitus"
