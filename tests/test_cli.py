@@ -1,0 +1,55 @@
+"""The CLI's contract with scripts: exit codes 0 ok, 1 refused, 2 usage/config error, 3 sealed."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from tests.helpers import make_config
+
+HANKEBOT = str(Path(sys.executable).with_name("hankebot"))
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([HANKEBOT, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_every_command_has_help():
+    top = run("--help")
+    assert top.returncode == 0 and "Exit codes" in top.stdout
+    commands = ["check-config", "demo", "run", "send-invitations", "send-clarification", "remind", "status", "inspect",
+                "fetch", "process", "results", "grade", "accept", "reject", "report", "extend", "decide", "purge", "migrate"]
+    for c in commands:
+        r = run(c, "--help")
+        assert r.returncode == 0 and "usage: hankebot" in r.stdout, c
+
+
+def test_bad_config_exits_2_naming_file_and_field(tmp_path):
+    path = make_config(tmp_path, edit=lambda d: d["procurement"][0]["bidders"][1].update(email="not-an-address"))
+    r = run("check-config", str(path))
+    assert r.returncode == 2
+    assert str(path) in r.stderr and "procurement[0].bidders[1].email" in r.stderr and "not a valid e-mail" in r.stderr
+
+
+def test_shipped_config_checks_ok():
+    r = run("check-config", "config.toml")
+    assert r.returncode == 0 and "config.toml: OK" in r.stdout and "302834" in r.stdout
+
+
+def test_unknown_procurement_exits_2_and_sealed_results_exit_3(tmp_path):
+    path = make_config(tmp_path, deadline=datetime(2030, 1, 20, 15, 0))
+    r = run("--config", str(path), "status", "999999")
+    assert r.returncode == 2 and "999999" in r.stderr
+    r = run("--config", str(path), "results", "302834")
+    assert r.returncode == 3 and "sealed" in r.stderr
+    r = run("--config", str(path), "report", "302834")
+    assert r.returncode == 3
+
+
+def test_refused_lifecycle_action_exits_1(tmp_path):
+    path = make_config(tmp_path, deadline=datetime(2030, 1, 20, 15, 0))
+    r = run("--config", str(path), "decide", "302834")  # a draft cannot be decided
+    assert r.returncode == 1 and "refused" in r.stderr and "draft" in r.stderr
+    r = run("--config", str(path), "extend", "302834", "--deadline", "2030-01-27")
+    assert r.returncode == 2 and "DD.MM.YYYY HH:MM" in r.stderr
