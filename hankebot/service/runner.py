@@ -115,6 +115,36 @@ def _escape(s: str) -> str:
     return html.escape(s)
 
 
+def owed_receipts(ctx: Context) -> list[tuple[int, list[str]]]:
+    """(inbound id, file names) of processed bids and questions whose receipt was never queued: the
+    'receipt_due' event lives in memory, so a crash after processing but before queueing lost it."""
+    from sqlmodel import select
+
+    from hankebot.storage.tables import InboundMessage, OutboundMessage
+
+    out = []
+    with ctx.uow() as uow:
+        s = uow.repo.s
+        keys = {p.id: p.key for p in uow.repo.procurements()}
+        queued = set(s.exec(select(OutboundMessage.dedupe_key).where(OutboundMessage.kind == "receipt")).all())
+        rows = s.exec(select(InboundMessage).where(InboundMessage.state == "processed",
+                                                    InboundMessage.kind.in_(["bid", "question"]),
+                                                    InboundMessage.procurement_id.is_not(None))
+                      .order_by(InboundMessage.id)).all()
+        for m in rows:
+            key = keys.get(m.procurement_id)
+            if key is None or f"receipt:{key}:{m.id}" in queued:
+                continue
+            try:
+                if not ctx.proc_settings(key).receipts:
+                    continue
+            except KeyError:
+                continue
+            files = [str(a.get("path", "")).rsplit("/", 1)[-1] for a in (m.summary or {}).get("attachments", [])]
+            out.append((m.id, files))
+    return out
+
+
 async def _receipts(ctx: Context, queue: asyncio.Queue, stop: asyncio.Event) -> None:
     from hankebot.service import outbound
 
@@ -158,6 +188,8 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
     ctx.listeners.append(on_event)
 
     await asyncio.to_thread(process_pending, ctx)
+    for owed in await asyncio.to_thread(owed_receipts, ctx):
+        receipts.put_nowait(owed)
     try:
         await outbound.resume_unsent(ctx)
     except Exception:
