@@ -162,7 +162,7 @@ class MailServer:
         """SIGTERM both master processes in parallel and wait (bounded) until they have exited."""
         t0 = time.monotonic()
         pids = [p for p in (self._dovecot_pid(), self._postfix_pid()) if p is not None]
-        terminate_pids(pids + self._dovecot_children(), timeout)
+        terminate_pids(pids + self._dovecot_children(self._dovecot_pid()), timeout)
         self._started = False
         atexit.unregister(self._stop_quietly)
         self.timings["stop"] = time.monotonic() - t0
@@ -173,7 +173,7 @@ class MailServer:
         pid = self._dovecot_pid()
         # the master's children (imap sessions, auth, log, ...) outlive a SIGTERM of the master: end them too,
         # otherwise open IMAP sessions carry on and the processes leak
-        terminate_pids(([pid] if pid is not None else []) + self._dovecot_children(), timeout)
+        terminate_pids(([pid] if pid is not None else []) + self._dovecot_children(pid), timeout)
         self.timings["dovecot_stop"] = time.monotonic() - t0
         self._start_dovecot(timeout)
         self.timings["restart_imap"] = time.monotonic() - t0
@@ -370,18 +370,22 @@ class MailServer:
             )
         self.timings["postfix_start"] = time.monotonic() - t0
 
-    def _dovecot_children(self) -> list[int]:
-        """Pids of this instance's Dovecot processes (titled "dovecot-<instance>/<service>")."""
-        title = f"dovecot-hb-{self.base_dir.name}/".encode()
+    def _dovecot_children(self, master: int | None) -> list[int]:
+        """Pids of the processes whose parent is this instance's Dovecot master (imap sessions, auth, log...).
+        Matched by parent pid, not by title: two servers whose base dirs share a name share the title."""
+        if master is None:
+            return []
         pids = []
         for d in Path("/proc").iterdir():
             if not d.name.isdigit():
                 continue
             try:
-                if (d / "cmdline").read_bytes().startswith(title):
-                    pids.append(int(d.name))
+                stat = (d / "stat").read_text()
             except OSError:
                 continue
+            fields = stat.rsplit(")", 1)[-1].split()
+            if len(fields) > 1 and fields[1] == str(master):
+                pids.append(int(d.name))
         return pids
 
     def _dovecot_knows(self, email: str) -> bool:
