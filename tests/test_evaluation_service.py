@@ -228,6 +228,9 @@ def test_write_report(ctx, tmp_path):
     for f in (files.xlsx, files.pdf, files.chart_png):
         assert f.is_file() and f.stat().st_size > 0 and f.parent == tmp_path / "out"
     assert files.chart_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the protocol holds prices and grades: readable by the service's user only
+    assert {f.stat().st_mode & 0o777 for f in (files.xlsx, files.pdf, files.chart_png)} == {0o600}
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o700
     wb = load_workbook(files.xlsx)
     assert "Kokkuvõte" in wb.sheetnames and "Osa 2" in wb.sheetnames
     ws = wb["Osa 2"]

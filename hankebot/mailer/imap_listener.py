@@ -22,6 +22,10 @@ _UID = re.compile(rb"UID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 
 
+class StoreError(Exception):
+    """Storing a fetched message failed; the checkpoint did not move, so it is fetched again."""
+
+
 @dataclass(frozen=True)
 class FetchedMessage:
     folder: str
@@ -165,7 +169,10 @@ class ImapListener:
             for msg in fetch_raw(box, folder, uv, uids[i:i + self.chunk]):
                 if self._stop.is_set():
                     return n
-                self.store(msg)
+                try:
+                    self.store(msg)
+                except OSError as e:  # disk full, permissions: the message stays on the server for the next try
+                    raise StoreError(f"UID {msg.uid}: {e}") from e
                 n += 1
             self.after_batch()
         return n
@@ -191,7 +198,8 @@ class ImapListener:
                 if self._stop.is_set():
                     break
                 self.errors += 1
-                log.warning("IMAP connection problem (%s: %s); reconnecting in %.0f s", type(e).__name__, e, backoff)
+                what = "storing a message failed" if isinstance(e, StoreError) else "IMAP connection problem"
+                log.warning("%s (%s: %s); retrying in %.0f s", what, type(e).__name__, e, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
             finally:

@@ -197,7 +197,11 @@ def write_report(ctx: Context, proc_key: str, out_dir: Path | None = None, actor
 
     data = protocol_data(ctx, proc_key)
     out = Path(out_dir) if out_dir else ctx.cfg.data_dir / "protocols" / proc_key
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
     files = write_protocol(data, out)
+    for f in (files.xlsx, files.pdf, files.chart_png):  # prices and grades: not for other users of the machine
+        f.chmod(0o600)
+    out.chmod(0o700)
     with ctx.uow() as uow:
         p = uow.repo.procurement(proc_key)
         uow.repo.audit(actor, "protocol_written", p.id, xlsx=str(files.xlsx), pdf=str(files.pdf))
