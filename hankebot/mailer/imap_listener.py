@@ -22,7 +22,7 @@ _UID = re.compile(rb"UID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 
 
-class StoreError(Exception):
+class StoreError(OSError):
     """Storing a fetched message failed; the checkpoint did not move, so it is fetched again."""
 
 
