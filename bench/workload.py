@@ -217,9 +217,9 @@ def large_attachment_message(bidder: Bidder, size: int, to_addr: str = MAILBOX) 
 
 
 def mail_dir(base: Path) -> Path:
-    """A MailServer base dir with a name no other instance uses. The devstack names the Dovecot instance
-    after the base dir's last component ("hb-<name>") and, on stop, ends every process with that title:
-    two servers both under ".../mail" (as tests and the demo use) would end each other's IMAP sessions."""
+    """A MailServer base dir with a name no other instance uses: the devstack names the Dovecot instance
+    after the base dir's last component ("hb-<name>"). (Before ca7d02a, stopping a server ended every process
+    with that title, and a test's server under ".../mail" killed our IMAP session mid-fetch.)"""
     return base / f"mail-{base.name.rsplit('-', 1)[-1]}"
 
 
