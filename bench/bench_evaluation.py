@@ -10,7 +10,6 @@ Bids, grades and their inbound rows are inserted straight into the database (set
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine_info, machine_line  # noqa: E402
+from machine import finish, machine_line  # noqa: E402
 from workload import TALLINN, make_bidders, open_bench_context, write_config  # noqa: E402
 
 DEADLINE = datetime(2026, 1, 19, 15, 0, tzinfo=TALLINN)
@@ -154,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     print(machine_line(), flush=True)
     res = run(a.procurements, a.keep)
-    res["machine"] = machine_info()
-    print(report(res))
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=2, default=str), "utf-8")
-    return 0
+    return finish(res, report, a.json)
 
 
 if __name__ == "__main__":

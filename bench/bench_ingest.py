@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import imaplib
-import json
 import shutil
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine_info, machine_line  # noqa: E402
+from machine import finish, machine_line  # noqa: E402
 from workload import (  # noqa: E402
     mail_dir,
     EXPERT, EXPERT_PW, MAILBOX, MAILBOX_PW, BidFactory, future_deadline, make_bidders, open_bench_context,
@@ -192,11 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     print(machine_line(), flush=True)
     res = run(a.n, a.deliver, a.chunk, keep=a.keep)
-    res["machine"] = machine_info()
-    print(report(res))
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=2, default=str), "utf-8")
-    return 0
+    return finish(res, report, a.json)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import io
-import json
 import os
 import random
 import shutil
@@ -19,12 +18,11 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine_info, machine_line  # noqa: E402
+from machine import finish, machine_line  # noqa: E402
 from workload import (  # noqa: E402
     mail_dir,
     EXPERT, EXPERT_PW, MAILBOX, MAILBOX_PW, BidFactory, future_deadline, make_bidders, message_id,
@@ -183,11 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     print(machine_line(), flush=True)
     res = run(a.n, (a.min_gap, a.max_gap), keep=a.keep)
-    res["machine"] = machine_info()
-    print(report(res))
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=2, default=str), "utf-8")
-    return 0
+    return finish(res, report, a.json)
 
 
 if __name__ == "__main__":

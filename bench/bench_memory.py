@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine_info, machine_line  # noqa: E402
+from machine import finish, machine_line  # noqa: E402
 from workload import (  # noqa: E402
     mail_dir,
     EXPERT, EXPERT_PW, MAILBOX, MAILBOX_PW, BidFactory, future_deadline, large_attachment_message, make_bidders,
@@ -140,11 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(machine_line(), flush=True)
     res = run(tuple(a.batches), a.keep)
-    res["machine"] = machine_info()
-    print(report(res))
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=2, default=str), "utf-8")
-    return 0
+    return finish(res, report, a.json)
 
 
 if __name__ == "__main__":

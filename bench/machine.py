@@ -56,3 +56,14 @@ def machine_line(info: dict | None = None) -> str:
 
 if __name__ == "__main__":
     print(machine_line())
+
+
+def finish(res: dict, report, json_path) -> int:
+    """The common end of every bench script: attach the machine, print the report, write JSON if asked."""
+    import json
+
+    res["machine"] = machine_info()
+    print(report(res))
+    if json_path:
+        json_path.write_text(json.dumps(res, indent=2, default=str), "utf-8")
+    return 0

@@ -9,7 +9,6 @@ problem bids decided, and the ranking and evaluation protocol are printed."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import tempfile
 import time

@@ -2,7 +2,6 @@
 and the protocol. Everything here refuses with `Sealed` before the opening time."""
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +11,6 @@ from hankebot.core.evaluation import BidForScoring, Criterion, Grade as CoreGrad
 from hankebot.core.lifecycle import State
 from hankebot.core.scoring import format_eur, format_number, score_part, validate_grade
 from hankebot.core.sealing import is_sealed, opening_time
-from hankebot.core.et_format import datetime_et
 from hankebot.service.config import ProcurementSettings
 from hankebot.service.context import Context
 from hankebot.service.notify import enqueue
