@@ -6,6 +6,7 @@ A breach becomes a Problem and the offending part is skipped; the rest of the me
 """
 from __future__ import annotations
 
+import binascii
 import hashlib
 import io
 import mimetypes
@@ -49,6 +50,52 @@ class Attachment:
     path: str  # where it sat, e.g. "pakkumus.zip/Lisa 3.xlsx" or "Fwd: Pakkumus/cost.xlsx"
     size: int
     problems: list[Problem] = field(default_factory=list)  # e.g. tnef_not_supported
+
+
+BODY_ATTR = "_hankebot_base64_body"  # a part whose base64 body mime.py kept out of the parsed tree
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*")
+_FAST_DECODE = 1 * MB  # base64 bodies at least this long are decoded without the email package's copies
+
+
+@dataclass(frozen=True)
+class Base64Body:
+    """A valid base64 body (line breaks inside, padding only at its end) left in the raw message by mime.py
+    instead of the parsed tree; decoded on demand straight from the raw bytes, its size known beforehand."""
+    source: bytes
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        """Decoded size in bytes, without decoding."""
+        src, start, end = self.source, self.start, self.end
+        chars = end - start - src.count(b"\n", start, end) - src.count(b"\r", start, end)
+        return chars // 4 * 3 - src.count(b"=", max(start, end - 2), end)
+
+    def decode(self) -> bytes:
+        return binascii.a2b_base64(memoryview(self.source)[self.start:self.end])
+
+
+def part_body(part: Message) -> Base64Body | None:
+    """The body mime.py kept out of the parsed tree for this part, if it did."""
+    body = getattr(part, BODY_ATTR, None)
+    return body if isinstance(body, Base64Body) else None
+
+
+def part_bytes(part: Message) -> bytes | None:
+    """The decoded body of a leaf part: what `part.get_payload(decode=True)` gives, also for a body kept out
+    of the tree, and for a large valid base64 body without the email package's line list and joined copy."""
+    body = part_body(part)
+    if body is not None:
+        return body.decode()
+    if not part.is_multipart():
+        payload = part.get_payload()
+        if (isinstance(payload, str) and len(payload) >= _FAST_DECODE
+                and str(part.get("content-transfer-encoding", "")).lower() == "base64"
+                and _BASE64_TEXT.fullmatch(payload)
+                and (len(payload) - payload.count("\n") - payload.count("\r")) % 4 == 0):
+            return binascii.a2b_base64(payload)  # the email package's first, defect-free decoding of this text
+    return part.get_payload(decode=True)
 
 
 def make_attachment(filename: str, content_type: str, data: bytes, path: str) -> Attachment:
@@ -170,8 +217,12 @@ class Collector:
         if name is None:
             self._unnamed += 1
             name = default_name(ctype, self._unnamed)
+        body = part_body(part)
+        if body is not None and body.size > self.limits.max_file_bytes:
+            self._too_large(prefix + name, body.size)  # known without decoding it
+            return
         try:
-            data = part.get_payload(decode=True) or b""
+            data = part_bytes(part) or b""
         except Exception:  # noqa: BLE001
             data = b""
         if not isinstance(data, bytes):
@@ -210,8 +261,7 @@ class Collector:
         path = prefix + name
         lower = name.lower()
         if len(data) > self.limits.max_file_bytes:
-            self.problem("attachment_too_large", f"Fail „{path}“ on liiga suur ({len(data) // MB} MB, lubatud "
-                         f"{self.limits.max_file_bytes // MB} MB); see jäeti vahele.")
+            self._too_large(path, len(data))
             return
         if _looks_like_zip(name, ctype, data):
             if is_asice_name(name) or ctype in ASICE_TYPES or self._zip_mimetype(data) == ASICE_MIMETYPE:
@@ -220,6 +270,10 @@ class Collector:
                 self._expand_archive(name, data, path, depth, asice=False)
             return
         self._store(name, ctype, data, path)
+
+    def _too_large(self, path: str, size: int) -> None:
+        self.problem("attachment_too_large", f"Fail „{path}“ on liiga suur ({size // MB} MB, lubatud "
+                     f"{self.limits.max_file_bytes // MB} MB); see jäeti vahele.")
 
     def _store(self, name: str, ctype: str, data: bytes, path: str) -> Attachment | None:
         if self._file_count >= self.limits.max_files:

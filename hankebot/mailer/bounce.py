@@ -8,6 +8,8 @@ from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from email import policy
 
+from hankebot.mailer.attachments import part_bytes
+
 BOUNCE_SUBJECT_RE = re.compile(
     r"undeliver(ed|able)|returned mail|delivery status notification|delivery (has )?failed|"
     r"mail delivery (failed|subsystem)|failure notice|non[- ]?delivery|"
@@ -33,7 +35,7 @@ class BounceInfo:
 
 def _text_of(part: Message) -> str:
     try:
-        payload = part.get_payload(decode=True)
+        payload = part_bytes(part)
         if isinstance(payload, bytes):
             return payload.decode(part.get_content_charset() or "utf-8", "replace")
         raw = part.get_payload()
@@ -63,7 +65,7 @@ def _original_message_id(msg: Message) -> str | None:
                 if mid:
                     return str(mid).strip()
         elif ctype in ("text/rfc822-headers", "message/rfc822-headers"):
-            raw = part.get_payload(decode=True) or b""
+            raw = part_bytes(part) or b""
             if isinstance(raw, bytes):
                 mid = BytesHeaderParser(policy=policy.compat32).parsebytes(raw).get("message-id")
                 if mid:

@@ -8,13 +8,15 @@ from datetime import datetime, timezone
 from email import policy
 from email.header import decode_header, make_header
 from email.message import Message
-from email.parser import BytesParser
+from email.feedparser import BytesFeedParser
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
 from hankebot.core.classify import MessageFacts
 from hankebot.core.problems import Problem
-from hankebot.mailer.attachments import Attachment, AttachmentLimits, collect
+from hankebot.mailer.attachments import (
+    BODY_ATTR, MB, Attachment, AttachmentLimits, Base64Body, collect, part_bytes,
+)
 from hankebot.mailer.bounce import BounceInfo, detect_bounce
 from hankebot.mailer.signatures import SignatureInfo
 
@@ -73,9 +75,83 @@ def parse_message(raw: bytes, limits: AttachmentLimits | None = None) -> ParsedM
     return result
 
 
+# --- the parsed tree, without the email package's copies of large bodies -------------------------
+
+_FEED_CHUNK = 1 * MB
+_LARGE_MESSAGE = 4 * MB  # smaller messages go to the email package whole
+_LARGE_BODY = 1 * MB  # base64 runs at least this long are kept out of the tree (see _parse_tree)
+_BASE64_RUN = re.compile(rb"^(?:[A-Za-z0-9+/]+={0,2}(?:\r?\n|\Z))++", re.MULTILINE)
+_PAD_TAIL = re.compile(rb"={1,2}")
+_MARKER = b"\x00hankebot-base64-body-"
+_MARKER_LINE = re.compile(r"[\r\n]*\x00hankebot-base64-body-(\d+)\x00[\r\n]*")
+_BLANK = re.compile(rb"\s*")
+
+
+def _feed(data: bytes) -> Message:
+    """The email package's parse of `data`, fed in chunks: BytesParser.parsebytes would first make the
+    whole message one str and a StringIO of it (~5x the message for a large one)."""
+    parser = BytesFeedParser(policy=policy.default)
+    view = memoryview(data)
+    for start in range(0, max(len(data), 1), _FEED_CHUNK):
+        parser.feed(view[start:start + _FEED_CHUNK].tobytes())
+    return parser.close()
+
+
+def _body_run(raw: bytes, start: int, end: int) -> Base64Body | None:
+    """A Base64Body for raw[start:end] (a run of base64 lines, its final line break included) if the email
+    package would decode it without a defect: padding only at its end, a whole number of quanta."""
+    if raw.endswith(b"\n", start, end):
+        end -= 2 if raw.endswith(b"\r\n", start, end) else 1
+    pad = raw.find(b"=", start, end)
+    if pad != -1 and not _PAD_TAIL.fullmatch(raw, pad, end):
+        return None
+    if (end - start - raw.count(b"\n", start, end) - raw.count(b"\r", start, end)) % 4:
+        return None
+    return Base64Body(raw, start, end)
+
+
+def _parse_tree(raw: bytes) -> Message:
+    """The message's parsed tree. In a large message each long base64 run (an attachment's body) is
+    replaced by a marker line before parsing and the part gets a Base64Body over the raw bytes instead, so
+    the email package never holds it as lines and text. When a marker lands anywhere but as the whole body
+    of a base64 leaf part, the message is parsed as it is."""
+    if len(raw) < _LARGE_MESSAGE or _MARKER in raw:
+        return _feed(raw)
+    pieces: list[bytes] = []
+    bodies: list[Base64Body] = []
+    pos = 0
+    for run in _BASE64_RUN.finditer(raw):
+        if run.end() - run.start() < _LARGE_BODY:
+            continue
+        body = _body_run(raw, run.start(), run.end())
+        if body is None:
+            continue
+        pieces += [raw[pos:body.start], _MARKER + b"%d\x00" % len(bodies)]
+        bodies.append(body)
+        pos = body.end
+    if not bodies:
+        return _feed(raw)
+    pieces.append(raw[pos:])
+    skeleton = b"".join(pieces)
+    del pieces
+    msg = _feed(skeleton)
+    del skeleton
+    placed = 0
+    for part in msg.walk():
+        payload = None if part.is_multipart() else part.get_payload()
+        if not isinstance(payload, str) or "\x00hankebot-base64-body-" not in payload:
+            continue
+        found = _MARKER_LINE.fullmatch(payload)
+        if found is None or str(part.get("content-transfer-encoding", "")).lower() != "base64":
+            return _feed(raw)
+        setattr(part, BODY_ATTR, bodies[int(found.group(1))])
+        placed += 1
+    return msg if placed == len(bodies) else _feed(raw)
+
+
 def _parse_into(raw: bytes, limits: AttachmentLimits, out: ParsedMessage) -> None:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    if not raw.strip() or not msg.keys():
+    msg = _parse_tree(raw)
+    if _BLANK.fullmatch(raw) or not msg.keys():
         out.problems.append(_malformed("päised puuduvad"))
     out.subject = " ".join(header(msg, "subject").split())
     out.message_id = _first_id(header(msg, "message-id"))
@@ -201,7 +277,7 @@ CHARSET_FALLBACKS = ("utf-8", "windows-1257")
 
 def part_text(part: Message) -> str:
     """Decoded text of a leaf part: declared charset, else UTF-8, else windows-1257 (Baltic)."""
-    payload = part.get_payload(decode=True)
+    payload = part_bytes(part)
     if not isinstance(payload, bytes):
         raw = part.get_payload()
         return raw if isinstance(raw, str) else ""
