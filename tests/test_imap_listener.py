@@ -292,3 +292,14 @@ def test_own_folder_and_a_uidvalidity_change_re_reads_without_repeating(tmp_path
     with ctx.uow() as uow:
         cp = uow.repo.checkpoint("Hanked")
         assert (cp.uidvalidity, cp.last_uid) == (msgs[3].uidvalidity, 3)
+
+
+def test_chunks_hold_few_big_messages_and_many_small_ones():
+    from hankebot.mailer.imap_listener import chunks_by_size
+
+    mb = 1024 * 1024
+    sizes = {1: 30 * mb, 2: 30 * mb, 3: 10 * mb, 4: 6 * mb, **{u: 50_000 for u in range(5, 60)}}
+    groups = chunks_by_size(list(range(1, 60)), sizes, max_count=25, max_bytes=16 * mb)
+    assert groups[:3] == [[1], [2], [3, 4]]  # a message bigger than the limit goes alone; 10 + 6 MB fill one
+    assert [len(g) for g in groups[3:]] == [25, 25, 5]  # small ones: by count
+    assert [u for g in groups for u in g] == list(range(1, 60))  # order and completeness kept

@@ -84,6 +84,43 @@ def new_uids(box, after_uid: int) -> list[int]:
     return sorted(u for u in uids if u > after_uid)  # "N:*" always matches the newest message
 
 
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+def message_sizes(box, uids: list[int]) -> dict[int, int]:
+    """RFC822.SIZE per UID: a cheap metadata fetch, so big messages are fetched a few at a time."""
+    sizes: dict[int, int] = {}
+    for i in range(0, len(uids), 500):
+        part = uids[i:i + 500]
+        typ, data = box.client.uid("FETCH", ",".join(map(str, part)), "(UID RFC822.SIZE)")
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"UID FETCH RFC822.SIZE failed: {data!r}")
+        for item in data:
+            line = item[0] if isinstance(item, tuple) else item
+            if isinstance(line, bytes):
+                u, z = _UID.search(line), _SIZE.search(line)
+                if u and z:
+                    sizes[int(u.group(1))] = int(z.group(1))
+    return sizes
+
+
+def chunks_by_size(uids: list[int], sizes: dict[int, int], max_count: int, max_bytes: int) -> list[list[int]]:
+    """Consecutive groups of at most max_count UIDs and (except a single big message) max_bytes."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    total = 0
+    for u in uids:
+        z = sizes.get(u, 0)
+        if cur and (len(cur) >= max_count or total + z > max_bytes):
+            out.append(cur)
+            cur, total = [], 0
+        cur.append(u)
+        total += z
+    if cur:
+        out.append(cur)
+    return out
+
+
 def fetch_raw(box, folder: str, uidvalidity: int, uids: list[int]):
     """Yield FetchedMessage for each UID (BODY.PEEK: the \\Seen flag is left alone)."""
     if not uids:
@@ -137,9 +174,9 @@ class ImapListener:
     def __init__(self, ep: ImapEndpoint, store: Callable[[FetchedMessage], None],
                  checkpoint: Callable[[str], tuple[int, int] | None], after_batch: Callable[[], None] = lambda: None,
                  idle: bool = True, poll_seconds: float = 60.0, chunk: int = 25,
-                 max_backoff: float = 60.0, idle_timeout: float = 25 * 60):
+                 max_backoff: float = 60.0, idle_timeout: float = 25 * 60, chunk_bytes: int = 16 * 1024 * 1024):
         self.ep, self.store, self.checkpoint, self.after_batch = ep, store, checkpoint, after_batch
-        self.idle, self.poll_seconds, self.chunk = idle, poll_seconds, chunk
+        self.idle, self.poll_seconds, self.chunk, self.chunk_bytes = idle, poll_seconds, chunk, chunk_bytes
         self.max_backoff, self.idle_timeout = max_backoff, idle_timeout
         self._stop = threading.Event()
         self._box = None
@@ -165,8 +202,8 @@ class ImapListener:
             log.warning("UIDVALIDITY of %s changed %s -> %s: re-reading the folder (duplicates are recognised)", folder, cp[0], uv)
         uids = new_uids(box, last)
         n = 0
-        for i in range(0, len(uids), self.chunk):
-            for msg in fetch_raw(box, folder, uv, uids[i:i + self.chunk]):
+        for group in chunks_by_size(uids, message_sizes(box, uids), self.chunk, self.chunk_bytes):
+            for msg in fetch_raw(box, folder, uv, group):
                 if self._stop.is_set():
                     return n
                 try:
@@ -174,6 +211,7 @@ class ImapListener:
                 except OSError as e:  # disk full, permissions: the message stays on the server for the next try
                     raise StoreError(f"UID {msg.uid}: {e}") from e
                 n += 1
+            msg = None  # noqa: F841 - the last raw message must not stay alive while the batch is processed
             self.after_batch()
         return n
 
