@@ -107,6 +107,19 @@ def extract(
 ) -> Extraction:
     """`invitations`: our outgoing Message-IDs -> procurement key; `deadlines`: procurement key -> the
     deadline in force (the database's, which may have been extended); config's deadline otherwise."""
+    from hankebot.mailer.forms.memo import read_once
+
+    with read_once():  # each attachment is sniffed, zip-checked and parsed once, for recognising and reading
+        return _extract(cfg, raw, received_at, invitations, deadlines)
+
+
+def _extract(
+    cfg: LoadedConfig,
+    raw: bytes,
+    received_at: datetime | None,
+    invitations: Mapping[str, str] | None,
+    deadlines: Mapping[str, datetime] | None,
+) -> Extraction:
     from hankebot.mailer.forms.recognize import missing_forms, recognize_form
 
     parsed = parse_message(raw, limits_from(cfg))

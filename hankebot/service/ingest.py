@@ -15,11 +15,13 @@ import logging
 import traceback
 from datetime import datetime
 
+from sqlmodel import select
+
 from hankebot.core.models import MessageKind
 from hankebot.service.context import Context
 from hankebot.service.extract import Extraction, extract
 from hankebot.service.notify import enqueue
-from hankebot.storage.tables import Bid, InboundMessage, utcnow
+from hankebot.storage.tables import Bid, Bidder, InboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,8 @@ def _process(ctx: Context, inbound_id: int) -> str:
         raw = ctx.raw.get(row.raw_path)
         own = repo.outbound_message_ids()
         deadlines = {p.key: p.deadline for p in repo.procurements()}
-        ex = extract(ctx.cfg, raw, row.received_at, invitations={m: _key_of(repo, pid) for m, pid in own.items()},
+        keys = {pid: _key_of(repo, pid) for pid in set(own.values())}  # one look-up per procurement
+        ex = extract(ctx.cfg, raw, row.received_at, invitations={m: keys[pid] for m, pid in own.items()},
                      deadlines=deadlines)
         p = ex.parsed
         row.message_id = p.message_id or row.message_id
@@ -122,7 +125,7 @@ def _process(ctx: Context, inbound_id: int) -> str:
         row.procurement_id = proc.id if proc else None
         bidder = None
         if proc and ex.bidder and ex.bidder.bidder_key:
-            bidder = next((b for b in repo.bidders(proc.id, active_only=False) if b.key == ex.bidder.bidder_key), None)
+            bidder = _bidder_by_key(repo, proc.id, ex.bidder.bidder_key)
         row.bidder_id = bidder.id if bidder else None
         row.late = ex.late
         row.state = "processed"
@@ -134,6 +137,12 @@ def _process(ctx: Context, inbound_id: int) -> str:
     if ex.kind in (MessageKind.BID, MessageKind.QUESTION) and ex.procurement is not None and ex.procurement.receipts:
         _receipt_later(ctx, row, ex)
     return "processed"
+
+
+def _bidder_by_key(repo, pid: int, key: str) -> Bidder | None:
+    """The procurement's bidder with this key, active or not (one indexed query, not the whole list)."""
+    q = select(Bidder).where(Bidder.procurement_id == pid, Bidder.key == key).order_by(Bidder.id)
+    return repo.s.exec(q).first()
 
 
 def _key_of(repo, pid: int) -> str:

@@ -1,8 +1,10 @@
 """Reads the price from a cost form ("Lisa 3 maksumuse vorm").
 
 Spreadsheets (.xlsx, .xlsm, .xls, .ods) are read with python-calamine (values only: macros
-are never run); openpyxl is used for .xlsx/.xlsm only to tell formula cells from typed
-values, and the `formulas` package evaluates a formula whose cached value is missing.
+are never run). Whether a price cell is a formula matters only when it reads as empty or zero;
+then, for .xlsx/.xlsm, the cell's element in the sheet XML says so (`<f>`), and openpyxl is asked
+instead whenever that XML is anything but plain (shared/array formulas, text cells, rows or cells
+without a reference...). The `formulas` package evaluates a formula whose cached value is missing.
 A cost form sent as PDF is read from its text (pypdf).
 
 Which basis: the spec lists one price cell per basis (sheet + cell). A cell counts as
@@ -152,6 +154,110 @@ def _xlsx_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str,
     return out
 
 
+_X_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_X_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_WORKSHEET_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
+_OFFICE_DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
+_COORD = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+class _NotSure(Exception):
+    """The quick formula check met something unusual: ask openpyxl instead."""
+
+
+def _xlsx_sheet_paths(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> worksheet part path, from the workbook's own relationships (names unique)."""
+    root_rels = ElementTree.fromstring(zf.read("_rels/.rels"))
+    office = [r.get("Target", "").lstrip("/") for r in root_rels.iter(f"{_PKG_REL}Relationship")
+              if r.get("Type") == _OFFICE_DOC_REL]
+    if office != ["xl/workbook.xml"]:
+        raise _NotSure()
+    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    targets: dict[str, str] = {}
+    for r in rels.iter(f"{_PKG_REL}Relationship"):
+        if r.get("Type") == _WORKSHEET_REL and r.get("TargetMode") != "External":
+            t = r.get("Target", "")
+            targets[r.get("Id", "")] = t.lstrip("/") if t.startswith("/") else "xl/" + t
+    paths: dict[str, str] = {}
+    for sheet in ElementTree.fromstring(zf.read("xl/workbook.xml")).iter(f"{_X_MAIN}sheet"):
+        name, rid = sheet.get("name"), sheet.get(f"{_X_REL}id")
+        if name is None or name in paths or rid not in targets:
+            raise _NotSure()
+        paths[name] = targets[rid]
+    return paths
+
+
+def _openpyxl_could_open(zf: zipfile.ZipFile) -> None:
+    """Raises where openpyxl's loader would fail early: an XML part that is not well-formed (its own
+    parser) or no workbook part in the manifest. (The reader answered "unreadable" for such files before
+    the quick check existed, and still does.)"""
+    from openpyxl.packaging.manifest import Manifest
+    from openpyxl.reader.excel import _find_workbook_part
+    from openpyxl.xml.functions import fromstring
+
+    for name in zf.namelist():
+        if name.endswith((".xml", ".rels", ".vml")):
+            fromstring(zf.read(name))
+    manifest = Manifest.from_tree(fromstring(zf.read("[Content_Types].xml")))
+    if _find_workbook_part(manifest).PartName != "/xl/workbook.xml":
+        raise _NotSure()
+
+
+def _xlsx_cell_formula(zf: zipfile.ZipFile, path: str, ref: str) -> str | None:
+    """What openpyxl (read-only, data_only=False) reports for one cell: its formula text or None.
+    Raises _NotSure on anything but plain rows/cells (then openpyxl decides)."""
+    row_no, col_no = _cell_index(ref)
+    row_no += 1
+    col = ref.strip().upper().rstrip("0123456789")
+    found = None
+    with zf.open(path) as fh:
+        for _event, el in ElementTree.iterparse(fh, events=("end",)):
+            if el.tag != f"{_X_MAIN}row":
+                continue
+            r = el.get("r", "")
+            if not r.isdigit():
+                raise _NotSure()
+            idx = int(r)
+            if idx > row_no:
+                break
+            for c in el:
+                m = _COORD.fullmatch(c.get("r", "")) if c.tag == f"{_X_MAIN}c" else None
+                if m is None:
+                    raise _NotSure()
+                if idx == row_no and m.group(1) == col:
+                    found = c  # the last cell of that column wins, as in openpyxl
+            if idx == row_no:
+                break  # openpyxl reads the first row element with this number only
+            el.clear()
+    if found is None:
+        return None
+    f = found.find(f"{_X_MAIN}f")
+    if f is not None:
+        if f.get("t") in ("shared", "array") or f.attrib.keys() - {"ca", "aca", "bx", "dt2D", "dtr"}:
+            raise _NotSure()  # openpyxl rewrites these formulas; only "is a formula" is needed, but be exact
+        return "=" + (f.text or "")
+    t = found.get("t", "n")
+    v = found.findtext(f"{_X_MAIN}v", None) or None
+    if t == "n" and (v is None or _NUMBER.fullmatch(v.strip())):
+        return None
+    raise _NotSure()  # text cells may start with "=" (openpyxl would call that a formula)
+
+
+def _xlsx_formulas_quick(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """`_xlsx_formulas` without loading the workbook: the sheet XML of the wanted cells only."""
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    _openpyxl_could_open(zf)
+    paths = _xlsx_sheet_paths(zf)
+    out: dict[tuple[str, str], str | None] = {}
+    for sheet, ref in cells:
+        if sheet not in paths or paths[sheet] not in zf.NameToInfo:
+            raise _NotSure()
+        out[(sheet, ref)] = _xlsx_cell_formula(zf, paths[sheet], ref)
+    return out
+
+
 _ODS_NS = {
     "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
 }
@@ -255,12 +361,18 @@ def _read_spreadsheet(data: bytes, kind: str, spec: CostFormSpec) -> tuple[list[
 
     problems: list[Problem] = []
     present = [c for c in cells if c.sheet_name is not None]
-    targets = [(c.sheet_name, c.spec.cell) for c in present]
+    # Whether a cell is a formula matters only when it reads as empty (a formula without a cached
+    # result) or as zero (a computed zero is a blank form, a typed zero an answer): see _Cell.filled.
+    targets = [(c.sheet_name, c.spec.cell) for c in present
+               if c.state == "empty" or (c.state == "number" and c.value == 0)]
     formulas: dict[tuple[str, str], str | None] = {}
     if kind in ("xlsx", "xlsm"):
-        formulas = _xlsx_formulas(data, targets)
+        try:
+            formulas = _xlsx_formulas_quick(data, targets)
+        except Exception:  # noqa: BLE001 - anything unusual: openpyxl decides, as before
+            formulas = _xlsx_formulas(data, targets)
     elif kind == "ods":
-        formulas = _ods_formulas(data, targets)
+        formulas = _ods_formulas(data, [(c.sheet_name, c.spec.cell) for c in present])
     for c in present:
         if kind in ("xlsx", "xlsm", "ods"):
             c.is_formula = formulas.get((c.sheet_name, c.spec.cell)) is not None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hankebot.core.problems import Problem
+from hankebot.mailer.forms.memo import memoised
 from hankebot.mailer.forms.safety import check_zip, too_large
 from hankebot.mailer.forms.text import is_fatal, pdf_text, sniff
 
@@ -430,7 +431,12 @@ def _reading_from_rows(rows: list[_Row]) -> OfferReading:
 
 
 def offer_rows(data: bytes, filename: str) -> list[_Row]:
-    """Rows of an offer-like document (also used by form recognition). Raises on bad input."""
+    """Rows of an offer-like document (also used by form recognition). Raises on bad input.
+    Inside `memo.read_once()` the rows are parsed once per content; do not mutate them."""
+    return memoised("offer_rows", data, filename, lambda: _offer_rows(data, filename))
+
+
+def _offer_rows(data: bytes, filename: str) -> list[_Row]:
     kind = sniff(data, filename)
     if kind == "docx":
         return _docx_rows(data)

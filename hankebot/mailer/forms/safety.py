@@ -12,6 +12,7 @@ import io
 import zipfile
 
 from hankebot.core.problems import Problem
+from hankebot.mailer.forms.memo import memoised
 
 MAX_ATTACHMENT_BYTES = 30 * 1024 * 1024  # raw file size
 MAX_UNCOMPRESSED_TOTAL = 50 * 1024 * 1024  # sum of the members' inflated sizes
@@ -39,6 +40,10 @@ def is_zip(data: bytes) -> bool:
 def check_zip(data: bytes) -> Problem | None:
     """None when the archive is safe to open; else "zip_bomb", "attachment_too_large" or
     "unreadable_zip" (corrupt archive)."""
+    return memoised("check_zip", data, "", lambda: _check_zip(data))
+
+
+def _check_zip(data: bytes) -> Problem | None:
     big = too_large(data)
     if big:
         return big

@@ -6,6 +6,8 @@ import re
 import unicodedata
 import zipfile
 
+from hankebot.mailer.forms.memo import memoised
+
 
 def norm(text: str) -> str:
     """Comparison key: Unicode NFC, case-folded, whitespace collapsed, ends trimmed.
@@ -31,6 +33,10 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 def sniff(data: bytes, filename: str) -> str:
     """File type by content, then by extension: one of
     xlsx, xlsm, ods, xls, docx, odt, doc, pdf, zip, unknown."""
+    return memoised("sniff", data, filename, lambda: _sniff(data, filename))
+
+
+def _sniff(data: bytes, filename: str) -> str:
     ext = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
     if data[:5] == b"%PDF-" or (b"%PDF-" in data[:1024]):
         return "pdf"
