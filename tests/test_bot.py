@@ -148,6 +148,22 @@ async def test_missing_lists_silent_invitees(ctx, api, bot):
     assert "Kadri Jõgi (" not in text
 
 
+async def test_auto_replies_are_quiet_but_listed_on_request(ctx, api, bot):
+    from hankebot.storage.tables import InboundMessage
+
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(PROC_KEY)
+        kadri = next(b for b in uow.repo.bidders(p.id) if b.key == "kadri")
+        uow.repo.add(InboundMessage(folder="INBOX", uidvalidity=1, uid=77, sha256="a" * 64, raw_path="x",
+                                    received_at=utc(2026, 1, 12, 9, 30), state="processed", kind="auto_reply",
+                                    procurement_id=p.id, bidder_id=kadri.id, sender=kadri.email,
+                                    subject="Automaatne vastus: olen puhkusel"))
+        uow.commit()
+    text = (await say(api, "/auto"))["text"]
+    assert "Kadri Jõgi: Automaatne vastus: olen puhkusel" in text and "12.01.2026 kell 11.30" in text
+    assert "/auto" in (await say(api, "/help"))["text"]
+
+
 # ---------------------------------------------------------------- grading and decisions
 
 

@@ -416,3 +416,28 @@ def test_malformed_message_is_kept_and_never_blocks_the_others(processed, label)
         assert row.kind and row.summary  # classified, with what could be read
     # the ones after it were processed normally
     assert m["own_copy"].state == "own_copy" and m["ilmar_ontime"].state == "processed"
+
+
+def test_question_text_is_kept_for_the_bot_and_a_bid_text_is_not(tmp_path):
+    """/questions shows the question itself (quotes stripped); a bid's words (which may name its price) are
+    not copied into the summary."""
+    from hankebot.devstack import sample_mail as sm
+    from hankebot.service.ingest import process_pending, store_raw
+    from sqlmodel import select
+
+    from hankebot.storage.tables import InboundMessage
+    from helpers import make_ctx, utc
+
+    ctx = make_ctx(tmp_path)
+    q = sm.question_message("kadri.jogi@example.com", "Kadri Jõgi", "hange@example.ee",
+                            body="Tere! Kas koolitus võib toimuda ka veebis?\n\n> Tere, teeme ettepaneku ...")
+    b = sm.bid_message("kadri.jogi@example.com", "Kadri Jõgi", "hange@example.ee",
+                       body="Meie hind on 4 800 eurot.", attachments=[("Lisa 3 maksumuse vorm.xlsx", b"x")])
+    store_raw(ctx, "INBOX", 1, 1, q, utc(2026, 1, 12, 9))
+    store_raw(ctx, "INBOX", 1, 2, b, utc(2026, 1, 12, 10))
+    process_pending(ctx)
+    with ctx.uow() as uow:
+        rows = {m.uid: m for m in uow.repo.s.exec(select(InboundMessage))}
+    assert rows[1].kind == "question" and rows[1].summary["excerpt"].startswith("Tere! Kas koolitus võib toimuda ka veebis?")
+    assert "teeme ettepaneku" not in rows[1].summary["excerpt"]
+    assert "excerpt" not in rows[2].summary and "4 800" not in str(rows[2].summary)

@@ -89,6 +89,22 @@ async def do_questions(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, 
     await reply(update, tg, "\n".join(lines), markup)
 
 
+async def do_auto(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+    """Auto-replies (out-of-office and the like) are never pushed; this lists them on request."""
+    ctx = get_ctx(tg)
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(key)
+        names = {b.id: b.name for b in uow.repo.bidders(p.id, active_only=False)}
+        rows = uow.repo.inbound_for(p.id, "auto_reply")
+        lines = [f"🤖 <b>Automaatsed vastused · hange {esc(p.reference)}</b>"]
+        if not rows:
+            lines.append("Automaatseid vastuseid pole.")
+        for m in rows:
+            who = names.get(m.bidder_id) or m.sender or "?"
+            lines.append(f"• {datetime_et(ctx.local(m.received_at))} {esc(who)}: {esc(clip(m.subject or '', 200))}")
+    await reply(update, tg, "\n".join(lines))
+
+
 async def do_results(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
     ctx = get_ctx(tg)
     sealed, opens = sealed_info(ctx, key)
@@ -158,6 +174,7 @@ COMMANDS = {
     "bids": do_bids,
     "missing": do_missing,
     "questions": do_questions,
+    "auto": do_auto,
     "results": do_results,
     "protocol": do_protocol,
     "grade": grading.cmd_grade,
@@ -211,7 +228,7 @@ async def on_error(update: object, tg: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 BOT_COMMANDS = [
-    ("status", "ülevaade"), ("bids", "pakkumused"), ("missing", "puudu"), ("questions", "küsimused"),
+    ("status", "ülevaade"), ("bids", "pakkumused"), ("missing", "puudu"), ("questions", "küsimused"), ("auto", "automaatsed vastused"),
     ("grade", "hindamine"), ("accept", "probleemiga pakkumus vastu"), ("reject", "probleemiga pakkumus tagasi"),
     ("results", "tulemused"), ("protocol", "protokoll"), ("remind", "meeldetuletus"), ("clarify", "selgitus kõigile"),
     ("extend", "tähtaja pikendamine"), ("held", "teadmata saatusega teated"), ("cancel", "katkesta"), ("help", "abi"),

@@ -29,6 +29,7 @@ HELP = """<b>Hankebot</b> — hanke käik Telegramis
 /bids — pakkumused (enne avamist ainult arv ja nimed, pärast avamist hinnad)
 /missing — puuduvad vormid ja vastamata pakkujad
 /questions — pakkujate küsimused
+/auto — automaatsed vastused (puhkuseteated jms; neist ei teavitata eraldi)
 /remind — meeldetuletus vastamata pakkujatele (kinnitusega)
 /clarify — selgitus kõigile pakkujatele (kinnitusega)
 /extend — tähtaja pikendamine, nt <code>/extend 26.01.2026 15:00</code>

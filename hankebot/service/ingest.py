@@ -107,6 +107,9 @@ def _process(ctx: Context, inbound_id: int) -> str:
         row.message_id = p.message_id or row.message_id
         row.sender, row.subject, row.kind = p.from_addr, p.subject[:2000], ex.kind.value
         row.summary = {k: v for k, v in ex.to_json().items() if k not in ("offer",)}
+        if ex.kind in (MessageKind.QUESTION, MessageKind.DECLINE, MessageKind.OTHER):
+            # the sender's own words (quotes stripped) for /questions; never for bids, which may name a price
+            row.summary["excerpt"] = _excerpt(ex)
         row.problems = [pr.as_dict() for pr in ex.all_problems()]
         row.processed_at = utcnow()
         if p.message_id and p.message_id in own:
