@@ -69,39 +69,36 @@ async def do_missing(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, ar
     await reply(update, tg, missing_text(procurement_status(get_ctx(tg), key)))
 
 
-async def do_questions(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+def _inbound_lines(tg: ContextTypes.DEFAULT_TYPE, key: str, kind: str, heading: str, empty: str,
+                   excerpts: bool) -> tuple[list[str], int, bool]:
+    """The procurement's inbound messages of one kind as reply lines; also its id and whether any exist."""
     ctx = get_ctx(tg)
     with ctx.uow() as uow:
         p = uow.repo.procurement(key)
         names = {b.id: b.name for b in uow.repo.bidders(p.id, active_only=False)}
-        qs = uow.repo.inbound_for(p.id, "question")
-        lines = [f"❓ <b>Küsimused · hange {esc(p.reference)}</b>"]
-        if not qs:
-            lines.append("Küsimusi pole.")
-        for m in qs:
+        rows = uow.repo.inbound_for(p.id, kind)
+        lines = [f"{heading} · hange {esc(p.reference)}</b>"]
+        if not rows:
+            lines.append(empty)
+        for m in rows:
             who = names.get(m.bidder_id) or m.sender or "?"
-            excerpt = (m.summary or {}).get("excerpt") or (m.summary or {}).get("text") or ""
             lines.append(f"• {datetime_et(ctx.local(m.received_at))} {esc(who)}: {esc(clip(m.subject or '', 200))}")
+            excerpt = (m.summary or {}).get("excerpt") if excerpts else None
             if excerpt:
                 lines.append(f"  <i>{esc(clip(str(excerpt), 500))}</i>")
-        pid = p.id
-    markup = keyboard([[("Vasta kõigile", cb("cl", pid))]]) if qs else None
+        return lines, p.id, bool(rows)
+
+
+async def do_questions(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
+    lines, pid, any_ = _inbound_lines(tg, key, "question", "❓ <b>Küsimused", "Küsimusi pole.", excerpts=True)
+    markup = keyboard([[("Vasta kõigile", cb("cl", pid))]]) if any_ else None
     await reply(update, tg, "\n".join(lines), markup)
 
 
 async def do_auto(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
     """Auto-replies (out-of-office and the like) are never pushed; this lists them on request."""
-    ctx = get_ctx(tg)
-    with ctx.uow() as uow:
-        p = uow.repo.procurement(key)
-        names = {b.id: b.name for b in uow.repo.bidders(p.id, active_only=False)}
-        rows = uow.repo.inbound_for(p.id, "auto_reply")
-        lines = [f"🤖 <b>Automaatsed vastused · hange {esc(p.reference)}</b>"]
-        if not rows:
-            lines.append("Automaatseid vastuseid pole.")
-        for m in rows:
-            who = names.get(m.bidder_id) or m.sender or "?"
-            lines.append(f"• {datetime_et(ctx.local(m.received_at))} {esc(who)}: {esc(clip(m.subject or '', 200))}")
+    lines, _, _ = _inbound_lines(tg, key, "auto_reply", "🤖 <b>Automaatsed vastused", "Automaatseid vastuseid pole.",
+                                 excerpts=False)
     await reply(update, tg, "\n".join(lines))
 
 
