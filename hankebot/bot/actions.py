@@ -23,7 +23,7 @@ from hankebot.bot.common import (
     cb,
     get_ctx,
     keyboard,
-    pick_procurement,
+    resolve_procurement,
     proc_id,
     proc_key_of,
     reply,
@@ -72,10 +72,9 @@ async def _service_missing(update: Update, tg: ContextTypes.DEFAULT_TYPE, what: 
 async def cmd_remind(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | None = None,
                      args: list[str] | None = None) -> None:
     ctx = get_ctx(tg)
+    key, args = await resolve_procurement(update, tg, "remind", key, args)
     if key is None:
-        key, args = await pick_procurement(update, tg, "remind", list(tg.args or []))
-        if key is None:
-            return
+        return
     st = procurement_status(ctx, key)
     if st.state not in ("invited", "open") or st.time_left.total_seconds() <= 0:
         await reply(update, tg, "Meeldetuletust ei saa saata: pakkumusi enam ei oodata.")
@@ -119,10 +118,9 @@ async def on_remind_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
 async def cmd_clarify(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | None = None,
                       args: list[str] | None = None, question: int | None = None) -> None:
     ctx = get_ctx(tg)
+    key, args = await resolve_procurement(update, tg, "clarify", key, args)
     if key is None:
-        key, args = await pick_procurement(update, tg, "clarify", list(tg.args or []))
-        if key is None:
-            return
+        return
     pid = proc_id(ctx, key)
     text = " ".join(args or []).strip()
     if text:
@@ -212,10 +210,9 @@ def parse_local_datetime(text: str, tz, default_hour: int, default_minute: int) 
 async def cmd_extend(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | None = None,
                      args: list[str] | None = None) -> None:
     ctx = get_ctx(tg)
+    key, args = await resolve_procurement(update, tg, "extend", key, args)
     if key is None:
-        key, args = await pick_procurement(update, tg, "extend", list(tg.args or []))
-        if key is None:
-            return
+        return
     pid = proc_id(ctx, key)
     text = " ".join(args or []).strip()
     if not text:

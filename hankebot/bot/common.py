@@ -98,6 +98,15 @@ def sealed_info(ctx: Context, key: str) -> tuple[bool, Any]:
                 ctx.local(opening_time(p.deadline, p.opening_delay_minutes)))
 
 
+async def resolve_procurement(update: Update, tg: ContextTypes.DEFAULT_TYPE, cmd: str, key: str | None,
+                              args: list[str] | None) -> tuple[str | None, list[str]]:
+    """A command's procurement: the one already chosen (from the keyboard), else picked from the command's
+    own arguments (see pick_procurement; None means a keyboard was sent)."""
+    if key is not None:
+        return key, list(args or [])
+    return await pick_procurement(update, tg, cmd, list(tg.args or []))
+
+
 async def pick_procurement(update: Update, tg: ContextTypes.DEFAULT_TYPE, cmd: str,
                            args: list[str]) -> tuple[str | None, list[str]]:
     """The procurement a command is about: the first argument when it names one, the only one when

@@ -21,6 +21,7 @@ from hankebot.bot.common import (
     grader_name,
     keyboard,
     pick_procurement,
+    resolve_procurement,
     reply,
     sealed_info,
 )
@@ -82,10 +83,9 @@ def _gradable_bids(ctx, key: str):
 async def cmd_grade(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | None = None,
                     args: list[str] | None = None) -> None:
     ctx = get_ctx(tg)
+    key, args = await resolve_procurement(update, tg, "grade", key, args)
     if key is None:
-        key, args = await pick_procurement(update, tg, "grade", list(tg.args or []))
-        if key is None:
-            return
+        return
     sealed, opens = sealed_info(ctx, key)
     if sealed:
         await reply(update, tg, _sealed_reply(opens))
@@ -205,7 +205,6 @@ async def on_grade_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: di
 
 
 async def _decide_start(update: Update, tg: ContextTypes.DEFAULT_TYPE, accept: bool) -> None:
-    ctx = get_ctx(tg)
     args = list(tg.args or [])
     cmd = "accept" if accept else "reject"
     if args and args[0].lstrip("#").isdigit():

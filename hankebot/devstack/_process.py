@@ -17,6 +17,21 @@ LOOPBACK = "127.0.0.1"
 _SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
 
+class ManagedServer:
+    """`with Server(...) as s:` starts it unless already started, and stops it on the way out.
+    Subclasses provide start(), stop() and the `_started` flag."""
+
+    _started: bool
+
+    def __enter__(self):
+        if not self._started:
+            self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.stop()
+
+
 class DevstackError(RuntimeError):
     """A devstack server could not be prepared, started or stopped."""
 

@@ -20,11 +20,11 @@ import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 
 from imap_tools import MailBoxUnencrypted
 
 from hankebot.devstack._process import (
+    ManagedServer,
     LOOPBACK,
     DevstackError,
     find_program,
@@ -48,7 +48,7 @@ class MailServerError(DevstackError):
     """Dovecot or Postfix could not be prepared, started or stopped."""
 
 
-class MailServer:
+class MailServer(ManagedServer):
     """Private Dovecot + Postfix on 127.0.0.1, configured from the package templates.
 
     Port 0 picks a free loopback port. Users live in a Dovecot passwd-file ({PLAIN} scheme) that
@@ -177,16 +177,6 @@ class MailServer:
         self.timings["dovecot_stop"] = time.monotonic() - t0
         self._start_dovecot(timeout)
         self.timings["restart_imap"] = time.monotonic() - t0
-
-    def __enter__(self) -> MailServer:
-        if not self._started:
-            self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # ---- users and mail ----------------------------------------------------------------------
     def add_user(self, email: str, password: str, timeout: float = 5.0) -> None:

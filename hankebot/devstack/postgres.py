@@ -17,12 +17,12 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
 from hankebot.devstack._process import (
+    ManagedServer,
     LOOPBACK,
     DevstackError,
     free_ports,
@@ -50,7 +50,7 @@ def find_pg_bin() -> Path | None:
     return max(candidates)[1] if candidates else None
 
 
-class PostgresServer:
+class PostgresServer(ManagedServer):
     """initdb + pg_ctl a private cluster listening on 127.0.0.1:`port` (0 = a free port), trust auth."""
 
     def __init__(self, base_dir: Path, port: int = 0) -> None:
@@ -151,16 +151,6 @@ class PostgresServer:
         self._started = False
         atexit.unregister(self._stop_quietly)
         self.timings["stop"] = time.monotonic() - t0
-
-    def __enter__(self) -> PostgresServer:
-        if not self._started:
-            self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # ---- databases ---------------------------------------------------------------------------
     def create_database(self, name: str) -> str:
