@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,28 @@ class ManagedServer:
 
 class DevstackError(RuntimeError):
     """A devstack server could not be prepared, started or stopped."""
+
+
+def prepare_traversable_dir(path: Path) -> Path:
+    """Create `path` (mode 0755) and check that the daemons, which drop privileges to their own users
+    (postfix, dovecot, vmail, postgres), can traverse every folder above it.
+
+    Folders created here and `path` itself get o+x; an existing parent without it is not changed behind
+    the user's back: a DevstackError names the folder and the fix.
+    """
+    path = Path(path).absolute()
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for d in (path, *missing):
+        d.chmod(stat.S_IMODE(d.stat().st_mode) | 0o755)
+    for parent in path.parents:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            raise DevstackError(
+                f"the local servers cannot reach {path}: the folder {parent} is not traversable for other "
+                f"users (mode {stat.S_IMODE(parent.stat().st_mode):04o}; Postfix, Dovecot and PostgreSQL run "
+                f"as their own users). Fix: `chmod o+x {parent}`, or use a folder under /tmp."
+            )
+    return path
 
 
 def free_ports(count: int) -> list[int]:

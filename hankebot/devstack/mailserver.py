@@ -29,6 +29,7 @@ from hankebot.devstack._process import (
     DevstackError,
     find_program,
     free_ports,
+    prepare_traversable_dir,
     pid_alive,
     read_pid,
     render_template,
@@ -256,7 +257,11 @@ class MailServer(ManagedServer):
         _ensure_vmail_user()
         vmail = pwd.getpwnam(VMAIL_USER)
         base = self.base_dir
-        for d in (base, base / "dovecot", base / "dovecot" / "state", self._postfix_etc,
+        try:
+            prepare_traversable_dir(base)
+        except DevstackError as e:
+            raise MailServerError(str(e)) from None
+        for d in (base / "dovecot", base / "dovecot" / "state", self._postfix_etc,
                   base / "postfix" / "spool"):
             d.mkdir(parents=True, exist_ok=True)
             d.chmod(0o755)  # daemons drop privileges and must traverse

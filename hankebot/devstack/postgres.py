@@ -26,6 +26,7 @@ from hankebot.devstack._process import (
     LOOPBACK,
     DevstackError,
     free_ports,
+    prepare_traversable_dir,
     render_template,
     tail,
 )
@@ -97,8 +98,10 @@ class PostgresServer(ManagedServer):
                 f"PostgreSQL server binaries not found under {_PG_ROOT}: run scripts/install-system-deps.sh as root"
             )
         t0 = time.monotonic()
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.base_dir.chmod(0o755)
+        try:
+            prepare_traversable_dir(self.base_dir)
+        except DevstackError as e:
+            raise PostgresError(str(e)) from None
         self.socket_dir.mkdir(exist_ok=True)
         self._chown_to_runner(self.base_dir)
         self._chown_to_runner(self.socket_dir)

@@ -95,16 +95,28 @@ async def _wait(pred, what: str, timeout: float = 40.0) -> None:
 
 
 def run_demo(seconds_to_deadline: int = 25, keep_dir: Path | None = None) -> int:
+    from hankebot.devstack._process import DevstackError, prepare_traversable_dir
     from hankebot.devstack.mailserver import MailServer
     from hankebot.devstack.sample_forms import write_templates
 
-    base = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="hbdemo-", dir="/tmp"))
-    base.mkdir(parents=True, exist_ok=True)
+    base = Path(keep_dir).absolute() if keep_dir else Path(tempfile.mkdtemp(prefix="hbdemo-", dir="/tmp"))
     t_start = time.monotonic()
     say("0. Kohalik e-postiserver (Dovecot + Postfix loopbackil)")
     users = {MAILBOX: _pw(MAILBOX), EXPERT: _pw(EXPERT), **{e: _pw(e) for _, _, e, _ in BIDDERS}}
-    server = MailServer(base / "mail", users=users)
-    server.start()
+    try:
+        # the demo's own folder (mkdtemp makes it 0700; --keep may name any folder): the mail daemons,
+        # which run as their own users, must traverse it; a parent they cannot traverse is named
+        prepare_traversable_dir(base)
+        server = MailServer(base / "mail", users=users)
+    except DevstackError as e:
+        print(f"demo: {e}", file=sys.stderr)
+        return 2
+    try:
+        server.start()
+    except DevstackError as e:
+        server.stop()
+        print(f"demo: {e}", file=sys.stderr)
+        return 2
     print(f"IMAP 127.0.0.1:{server.imap_port}, SMTP 127.0.0.1:{server.smtp_port}; töökaust {base}")
     try:
         write_templates(base / "forms")
@@ -112,9 +124,7 @@ def run_demo(seconds_to_deadline: int = 25, keep_dir: Path | None = None) -> int
         cfg_path = demo_config(base, server.smtp_port, server.imap_port, deadline)
         rc = asyncio.run(_lifecycle(server, cfg_path, deadline))
     finally:
-        server.stop()
-        if keep_dir is None and "--keep" not in sys.argv:
-            pass  # the protocol path is printed; the temporary folder is left for the reader to open
+        server.stop()  # the folder is left for the reader to open (its path is printed)
     print(f"\nDemo võttis {time.monotonic() - t_start:.0f} s. Kõik failid: {base}")
     return rc
 
