@@ -9,7 +9,9 @@ from pathlib import Path
 from telegram import InputFile, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from hankebot.bot import actions, grading
+import difflib
+
+from hankebot.bot import actions, decisions, grading
 from hankebot.bot.common import actor, call_service, cb, get_ctx, keyboard, pick_procurement, reply, sealed_info
 from hankebot.bot.outbox_worker import release_held
 from hankebot.bot.replies import HELP, BidLine, bids_text, missing_text, results_text, status_text
@@ -34,10 +36,19 @@ def _with_proc(cmd: str, fn):
 
     async def handler(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
         key, args = await pick_procurement(update, tg, cmd, list(tg.args or []))
-        if key is not None:
-            await fn(update, tg, key, args)
+        if key is None:
+            return
+        if args:  # a reference that names no procurement: say so, never answer about another one
+            await reply(update, tg, unknown_procurement(get_ctx(tg), args[0]))
+            return
+        await fn(update, tg, key, args)
 
     return handler
+
+
+def unknown_procurement(ctx, arg: str) -> str:
+    refs = ", ".join(p.reference for p in ctx.settings.procurements) or "—"
+    return f"Hanget „{esc(clip(arg, 60))}“ pole. Hanked: {esc(refs)}."
 
 
 async def do_status(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
@@ -60,9 +71,22 @@ async def do_bids(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args:
                 # sealed: the price never leaves this function
                 price=None if sealed else b.price, price_basis=None if sealed else b.price_basis,
                 missing_forms=[titles.get(k, k) for k in b.missing_forms],
-                problems=[] if sealed else [pr.get("message", "") for pr in (b.problems or [])],
+                # the missing forms are listed once, by title; their problem rows would repeat them
+                problems=[] if sealed else [pr.get("message", "") for pr in (b.problems or [])
+                                            if not (b.missing_forms and pr.get("code") == "missing_form")],
                 decision=b.decision))
-    await reply(update, tg, bids_text(p.reference, lines, sealed, opens))
+    markup = None
+    if not sealed and lines:
+        markup = keyboard([[(_bid_label(x), cb("gb", x.bid_id))] for x in lines])
+    text = bids_text(p.reference, lines, sealed, opens)
+    if markup is not None:
+        text += "\n\nPakkumuse kaardi (tekstid, failid, hindamine) avamiseks vajuta nupule või /bid &lt;number&gt;."
+    await reply(update, tg, text, markup)
+
+
+def _bid_label(x: BidLine) -> str:
+    full = f"#{x.bid_id} {x.bidder_name} (osa {x.part_no})"
+    return full if len(full) <= grading.MAX_BUTTON else f"Pakkumus #{x.bid_id} (osa {x.part_no})"
 
 
 async def do_missing(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
@@ -75,13 +99,15 @@ def _inbound_lines(tg: ContextTypes.DEFAULT_TYPE, key: str, kind: str, heading: 
     ctx = get_ctx(tg)
     with ctx.uow() as uow:
         p = uow.repo.procurement(key)
-        names = {b.id: b.name for b in uow.repo.bidders(p.id, active_only=False)}
+        bidders = uow.repo.bidders(p.id, active_only=False)
+        names = {b.id: b.name for b in bidders}
+        by_email = {(b.email or "").lower(): b.name for b in bidders}
         rows = uow.repo.inbound_for(p.id, kind)
         lines = [f"{heading} · hange {esc(p.reference)}</b>"]
         if not rows:
             lines.append(empty)
         for m in rows:
-            who = names.get(m.bidder_id) or m.sender or "?"
+            who = names.get(m.bidder_id) or by_email.get((m.sender or "").lower()) or m.sender or "?"
             lines.append(f"• {datetime_et(ctx.local(m.received_at))} {esc(who)}: {esc(clip(m.subject or '', 200))}")
             excerpt = (m.summary or {}).get("excerpt") if excerpts else None
             if excerpt:
@@ -196,7 +222,7 @@ async def on_pick(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     if key is None:
         return
     if cmd in ("accept", "reject"):
-        await grading.list_problem_bids(update, tg, key, cmd == "accept")
+        await decisions.list_problem_bids(update, tg, key, cmd == "accept")
     elif cmd in COMMANDS:
         await COMMANDS[cmd](update, tg, key, [])
 
@@ -207,7 +233,7 @@ async def on_text(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     if not state:
         await reply(update, tg, "Ma ei oodanud praegu teksti. Käsud: /help")
         return
-    handler = {"grade": grading.on_grade_text, "decide": grading.on_decide_text,
+    handler = {"grade": grading.on_grade_text, "decide": decisions.on_decide_text,
                "clarify": actions.on_clarify_text, "extend": actions.on_extend_text}.get(state.get("kind"))
     if handler is None:
         tg.user_data.pop("awaiting", None)
@@ -224,8 +250,17 @@ async def on_error(update: object, tg: ContextTypes.DEFAULT_TYPE) -> None:
             pass
 
 
+async def on_unknown_command(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any command no handler took: the closest known one and /help."""
+    word = (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
+    known = [c for c, _ in BOT_COMMANDS] + ["start"]
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.5)
+    hint = f" Kas mõtlesid /{close[0]}?" if close else ""
+    await reply(update, tg, f"Käsku /{esc(clip(word, 40))} pole.{hint} Kõik käsud: /help")
+
+
 BOT_COMMANDS = [
-    ("status", "ülevaade"), ("bids", "pakkumused"), ("missing", "puudu"), ("questions", "küsimused"), ("auto", "automaatsed vastused"),
+    ("status", "ülevaade"), ("bids", "pakkumused"), ("bid", "pakkumuse kaart"), ("missing", "puudu"), ("questions", "küsimused"), ("auto", "automaatsed vastused"),
     ("grade", "hindamine"), ("accept", "probleemiga pakkumus vastu"), ("reject", "probleemiga pakkumus tagasi"),
     ("results", "tulemused"), ("protocol", "protokoll"), ("remind", "meeldetuletus"), ("clarify", "selgitus kõigile"),
     ("extend", "tähtaja pikendamine"), ("held", "teadmata saatusega teated"), ("cancel", "katkesta"), ("help", "abi"),
@@ -241,12 +276,13 @@ def register(app: Application) -> None:
             app.add_handler(CommandHandler(name, fn))  # they pick the procurement themselves
         else:
             app.add_handler(CommandHandler(name, _with_proc(name, fn)))
-    app.add_handler(CommandHandler("accept", grading.cmd_accept))
-    app.add_handler(CommandHandler("reject", grading.cmd_reject))
+    app.add_handler(CommandHandler("accept", decisions.cmd_accept))
+    app.add_handler(CommandHandler("reject", decisions.cmd_reject))
+    app.add_handler(CommandHandler("bid", grading.cmd_bid))
     app.add_handler(CommandHandler("held", cmd_held))
     app.add_handler(CallbackQueryHandler(on_pick, pattern=r"^p:"))
-    app.add_handler(CallbackQueryHandler(grading.on_grade_callback, pattern=r"^(gb|gc|g):"))
-    app.add_handler(CallbackQueryHandler(grading.on_decide_callback, pattern=r"^(da|dr):"))
+    app.add_handler(CallbackQueryHandler(grading.on_grade_callback, pattern=r"^(gb|gc|ga|g):"))
+    app.add_handler(CallbackQueryHandler(decisions.on_decide_callback, pattern=r"^(da|dr):"))
     app.add_handler(CallbackQueryHandler(actions.on_remind_confirm, pattern=r"^rm:"))
     app.add_handler(CallbackQueryHandler(actions.on_clarify_start, pattern=r"^cl:"))
     app.add_handler(CallbackQueryHandler(actions.on_clarify_confirm, pattern=r"^cs:"))
@@ -254,4 +290,5 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_held_resend, pattern=r"^hr:"))
     app.add_handler(CallbackQueryHandler(actions.on_cancel_button, pattern=r"^x$"))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
+    app.add_handler(MessageHandler(filters.COMMAND, on_unknown_command))
     app.add_error_handler(on_error)

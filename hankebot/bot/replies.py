@@ -33,7 +33,8 @@ HELP = """<b>Hankebot</b> — hanke käik Telegramis
 /remind — meeldetuletus vastamata pakkujatele (kinnitusega)
 /clarify — selgitus kõigile pakkujatele (kinnitusega)
 /extend — tähtaja pikendamine, nt <code>/extend 26.01.2026 15:00</code>
-/grade — hindamine: pakkumus → kriteerium → tase → põhjendus
+/bid — pakkumuse kaart: pakkuja tekstid, failid, hindamine, nt <code>/bid 3</code>
+/grade — hindamine kaardil: tase → põhjendus → järgmine kriteerium ja pakkumus
 /accept, /reject — otsus probleemiga pakkumuse kohta (põhjendusega)
 /results — hindamise tulemused
 /protocol — hindamise protokoll (xlsx, pdf, joonis)
@@ -97,13 +98,12 @@ def bids_text(reference: str, lines: Sequence[BidLine], sealed: bool, opens_at: 
     for part in sorted({x.part_no for x in lines}):
         out += ["", f"<b>Osa {part}</b>"]
         for x in (y for y in lines if y.part_no == part):
-            row = f"• {esc(x.bidder_name)}"
+            row = f"• {esc(x.bidder_name)}" if sealed else f"• #{x.bid_id} {esc(x.bidder_name)}"
             if not sealed:
                 row += f" — {format_eur(x.price)}" if x.price is not None else " — hind puudub"
                 if x.price is not None and x.price_basis:
-                    row += f" ({esc(BASIS_ET.get(x.price_basis, x.price_basis))})"
-                row += f" [#{x.bid_id}]"
-            row += f", saabus {datetime_et(x.received_at)}"
+                    row += f", {esc(BASIS_ET.get(x.price_basis, x.price_basis))}"
+            row += f"; saabus {datetime_et(x.received_at)}"
             if x.late:
                 row += " ⏰ hilinenud"
             if x.missing_forms:
@@ -136,15 +136,32 @@ def results_text(reference: str, parts) -> str:
     """/results from service.evaluation.results (list of core.evaluation.PartResult); after opening only."""
     out = [f"🏁 <b>Tulemused · hange {esc(reference)}</b>"]
     for r in parts:
+        places = getattr(r.rules, "rounding_places", 2)
         out += ["", f"<b>Osa {r.part_no}</b>: {esc(r.part_name)}"]
         for s in r.ranked:
             price = format_eur(s.bid.price) if s.bid.price is not None else "—"
-            out.append(f"{s.rank}. {esc(s.bid.bidder_name)} — {format_number(s.total)} p (hind {price})"
+            out.append(f"{s.rank}. {esc(s.bid.bidder_name)} — <b>{_pts(s.total, places)} p</b> · hind {price}"
                        + (f" <i>{esc(s.tie_note)}</i>" if s.tie_note else ""))
+            out += _per_criterion(r, s, places)
         for s in r.pending:
-            out.append(f"– {esc(s.bid.bidder_name)}: hindamata ({esc(', '.join(s.missing))})")
+            out.append(f"– {esc(s.bid.bidder_name)}: hindamata — {esc(', '.join(s.missing))}")
+            out += _per_criterion(r, s, places)
         for b in r.excluded:
             out.append(f"✗ {esc(b.bidder_name)}: {esc(b.exclusion_reason or 'kõrvale jäetud')}")
         if not (r.ranked or r.pending or r.excluded):
             out.append("Pakkumusi pole.")
     return "\n".join(out)
+
+
+def _pts(value: Decimal | None, places: int) -> str:
+    return "—" if value is None else format_number(Decimal(value), places)
+
+
+def _per_criterion(r, s, places: int) -> list[str]:
+    """One line per criterion with the points it gave (names, never keys)."""
+    out = []
+    for c in r.criteria:
+        sc = s.score_for(c.key)
+        if sc is not None:
+            out.append(f"   {esc(c.name)}: {_pts(sc.points, places)} / {format_number(c.weight)} p")
+    return out
