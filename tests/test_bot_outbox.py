@@ -223,6 +223,27 @@ async def test_without_a_bot_staff_rows_wait(ctx):
     assert {r.dedupe_key: r.state for r in rows(ctx)} == {f"w1@{STAFF}": "pending", "w2@0": "sent"}
 
 
+async def test_console_only_worker_never_starves_on_staff_rows(ctx):
+    """A bot that cannot run (e.g. a refused token): staff rows wait, but 200 of them, four times the worker's
+    batch, never keep a later chat-0 row from printing (the query selects only chat-0 rows)."""
+    for i in range(200):
+        notify(ctx, f"ootab {i}", f"s{i}")
+    notify(ctx, "Tähtaeg on möödas", "late", chats=[0])
+    out = io.StringIO()
+    assert await drain_once(ctx, None, ConsoleSender(out)) == 1
+    assert "Tähtaeg on möödas" in out.getvalue() and "ootab" not in out.getvalue()
+    states = [r.state for r in rows(ctx)]
+    assert states.count("pending") == 200 and states.count("sent") == 1
+
+
+async def test_no_token_prints_staff_rows_too(ctx):
+    notify(ctx, "<b>Uus</b> pakkumus", "n1")
+    out = io.StringIO()
+    assert await drain_once(ctx, None, ConsoleSender(out), console_all=True) == 1
+    assert out.getvalue().startswith("--- Hankebot teade [test]") and f"→ vestlus {STAFF}\nUus pakkumus" in out.getvalue()
+    assert [r.state for r in rows(ctx)] == ["sent"]
+
+
 async def test_blocked_bot_fails_for_good(ctx, api, sender):
     api.block_bot(STAFF)
     notify(ctx, "x", "b1")

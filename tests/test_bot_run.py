@@ -63,6 +63,36 @@ async def test_run_bot_without_a_token_prints_console_rows(tmp_path, monkeypatch
         assert [r.state for r in uow.repo.notifications()] == ["sent"]
 
 
+async def test_run_bot_without_a_token_prints_every_row_and_never_starves(tmp_path, monkeypatch, capsys):
+    """Staff configured, no token: every row is printed (the README's promise), staff chats' rows too; 200
+    due staff rows (four worker batches) do not hold back the rows enqueued after them."""
+    monkeypatch.delenv("HANKEBOT_TELEGRAM_TOKEN", raising=False)
+    ctx = make_ctx(tmp_path, clock=Clock(utc(2026, 1, 12, 10, 0)),
+                   telegram={"staff": [{"name": "Taimi Nilson", "user_id": STAFF}]})
+    for i in range(200):
+        notify(ctx, f"Vana teade {i}", f"old{i}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_bot(ctx, stop, outbox_poll_seconds=0.05))
+    try:
+        notify(ctx, "Konfiguratsiooni viga", "late-staff")  # enqueued while running, behind the 200
+        notify(ctx, "Tähtaeg on möödas", "late-console", chats=[0])
+        for _ in range(400):
+            with ctx.uow() as uow:
+                states = [r.state for r in uow.repo.notifications()]
+            if states.count("sent") == len(states) == 202:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail(f"not every row was printed: {sorted(set(states))}, {states.count('sent')} sent")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    out = capsys.readouterr().out
+    assert out.count("--- Hankebot teade") == 202
+    assert f"→ vestlus {STAFF}\nKonfiguratsiooni viga" in out and "Tähtaeg on möödas" in out
+    assert all(f"Vana teade {i}\n" in out for i in range(200))
+
+
 async def test_run_bot_waits_for_telegram_that_is_down_at_start(tmp_path, monkeypatch):
     async with FakeTelegramAPI() as api:
         api.add_chat(STAFF, first_name="Taimi")

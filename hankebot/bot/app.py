@@ -69,13 +69,14 @@ async def _wait(stop_event: asyncio.Event, seconds: float) -> None:
 async def run_bot(ctx: Context, stop_event: asyncio.Event, poll_timeout: float = 10.0,
                   outbox_poll_seconds: float = 1.0, start_retry_seconds: float = 2.0) -> None:
     """Run until `stop_event` is set (or the task is cancelled). With no token configured, only the
-    console outbox worker runs (chat-0 rows are printed; staff rows wait for a token). If Telegram is
+    console outbox worker runs (every row is printed, staff chats' too). A refused token prints chat-0 rows
+    only; staff rows wait for a working token. If Telegram is
     unreachable at start, it keeps trying with back-off while the outbox rows stay pending."""
     tcfg = ctx.settings.telegram
     token = ctx.cfg.secret(tcfg.token_secret)
     if not token:
-        log.info("no Telegram token configured: notifications for chat 0 go to the console")
-        await run_outbox(ctx, None, stop_event, poll_seconds=outbox_poll_seconds)
+        log.info("no Telegram token configured: every notification is printed to the console")
+        await run_outbox(ctx, None, stop_event, poll_seconds=outbox_poll_seconds, console_all=True)
         return
     delay = start_retry_seconds
     while not stop_event.is_set():

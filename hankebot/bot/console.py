@@ -1,4 +1,4 @@
-"""Notifications for chat 0 (no bot token, e.g. the demo): printed to stdout as plain text."""
+"""Notifications printed to stdout as plain text: chat 0, and every row when there is no bot token (the demo)."""
 from __future__ import annotations
 
 import sys
@@ -17,10 +17,13 @@ class ConsoleSender:
     def _out(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stdout
 
-    def print_notification(self, kind: str, text: str, payload: dict, at: datetime | None = None) -> None:
+    def print_notification(self, kind: str, text: str, payload: dict, at: datetime | None = None,
+                           chat: int | None = None) -> None:
+        """`chat`: the staff chat the row was addressed to (no bot token: it is printed instead)."""
         out = self._out()
         stamp = at.strftime("%H:%M") if at else ""
-        out.write(f"--- Hankebot teade [{kind}] {stamp}\n{strip_html(text)}\n")
+        to = f" → vestlus {chat}" if chat is not None else ""
+        out.write(f"--- Hankebot teade [{kind}] {stamp}{to}\n{strip_html(text)}\n")
         for key, label in (("documents", "Fail"), ("document", "Fail"), ("photo", "Pilt")):
             v = payload.get(key)
             for path in (v if isinstance(v, list) else [v] if v else []):

@@ -223,23 +223,25 @@ def _defer_due(ctx: Context, until: datetime) -> None:
 
 
 async def drain_once(ctx: Context, sender: TelegramSender | None, console: ConsoleSender | None = None,
-                     limit: int = 50) -> int:
+                     limit: int = 50, console_all: bool = False) -> int:
     """Send the due pending rows once, oldest first. Returns how many rows were marked 'sent'.
 
-    `sender` None: no bot token; only chat-0 rows are handled (printed by `console`, stdout by default),
-    the rest stay pending until a bot runs. Stops at the first transient failure (see the module doc)."""
+    `sender` None: no bot. With `console_all` (no bot token configured) EVERY row is printed by `console`
+    (stdout by default), staff chats' rows too; without it (a bot that cannot run, e.g. a refused token)
+    only chat-0 rows are selected and printed, the rest stay pending until a bot runs. Either way the
+    query selects only rows this call delivers. Stops at the first transient failure (see the module doc)."""
     console = console or ConsoleSender()
+    chats = [CONSOLE_CHAT] if sender is None and not console_all else None
     with ctx.uow() as uow:
-        due = [(n.id, n.chat_id) for n in uow.repo.due_notifications(ctx.now(), limit=limit)]
+        due = [(n.id, n.chat_id) for n in uow.repo.due_notifications(ctx.now(), limit=limit, chat_ids=chats)]
     sent = 0
     for nid, chat in due:
-        if chat != CONSOLE_CHAT and sender is None:
-            continue
         row = _claim(ctx, nid)
         if row is None:
             continue
-        if chat == CONSOLE_CHAT:
-            console.print_notification(row.kind, row.text, row.payload or {}, ctx.local(ctx.now()))
+        if chat == CONSOLE_CHAT or sender is None:
+            console.print_notification(row.kind, row.text, row.payload or {}, ctx.local(ctx.now()),
+                                       chat=None if chat == CONSOLE_CHAT else chat)
             _finish(ctx, nid, state="sent", sent_at=ctx.now(), attempts=row.attempts + 1, last_error=None)
             sent += 1
             continue
@@ -286,14 +288,16 @@ async def drain_once(ctx: Context, sender: TelegramSender | None, console: Conso
 
 
 async def run_outbox(ctx: Context, sender: TelegramSender | None, stop_event: asyncio.Event,
-                     poll_seconds: float = 1.0, console: ConsoleSender | None = None) -> None:
-    """Drain the outbox until `stop_event` is set. Rows interrupted by a crash go to 'held' first."""
+                     poll_seconds: float = 1.0, console: ConsoleSender | None = None,
+                     console_all: bool = False) -> None:
+    """Drain the outbox until `stop_event` is set (`console_all`: see drain_once). Rows interrupted by a
+    crash go to 'held' first."""
     n = recover_interrupted(ctx)
     if n:
         log.warning("%d notification(s) were being sent at the last stop; held for staff review (/held)", n)
     while not stop_event.is_set():
         try:
-            await drain_once(ctx, sender, console)
+            await drain_once(ctx, sender, console, console_all=console_all)
         except Exception:  # a database hiccup must not end the worker
             log.exception("outbox worker: drain failed")
         try:

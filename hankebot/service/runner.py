@@ -228,7 +228,8 @@ async def _bot_or_console(ctx: Context, stop: asyncio.Event) -> None:
         return
     from hankebot.bot.outbox_worker import run_outbox
 
-    await run_outbox(ctx, None, stop, poll_seconds=0.5)
+    # no token (or no bot package): every notification is printed, staff chats' rows too
+    await run_outbox(ctx, None, stop, poll_seconds=0.5, console_all=not token)
 
 
 def run_forever(config_path: Path) -> int:

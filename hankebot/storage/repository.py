@@ -154,15 +154,17 @@ class Repository:
     def notification_by_key(self, key: str) -> Notification | None:
         return self.s.exec(select(Notification).where(Notification.dedupe_key == key)).first()
 
-    def due_notifications(self, now: datetime, limit: int = 50) -> list[Notification]:
+    def due_notifications(self, now: datetime, limit: int = 50, chat_ids: list[int] | None = None) -> list[Notification]:
+        """Due pending rows, oldest first; only those for `chat_ids` when given (a worker selects only the
+        rows it will deliver, so rows it does not handle never fill its batch)."""
         q = (
             select(Notification)
             .where(Notification.state == "pending", Notification.quiet == False)  # noqa: E712
             .where((Notification.next_attempt_at == None) | (Notification.next_attempt_at <= now))  # noqa: E711
-            .order_by(Notification.id)
-            .limit(limit)
         )
-        return list(self.s.exec(q))
+        if chat_ids is not None:
+            q = q.where(col(Notification.chat_id).in_(chat_ids))
+        return list(self.s.exec(q.order_by(Notification.id).limit(limit)))
 
     def notifications(self, kind: str | None = None, state: str | None = None) -> list[Notification]:
         q = select(Notification)
