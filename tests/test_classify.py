@@ -12,9 +12,10 @@ QUOTED = sm.quoted_invitation("outlook")
 
 
 def kind(text: str = "", subject: str = "RE: Pakkumuskutse", files: tuple[str, ...] = (), forms: bool = False,
-         headers: dict | None = None, from_addr: str = "mari@firma.ee") -> MessageKind:
+         headers: dict | None = None, from_addr: str = "mari@firma.ee", about: bool = True) -> MessageKind:
+    """`about`: the message is in our thread or names the procurement (the assignment's verdict)."""
     return classify(MessageFacts(subject=subject, text=text, from_addr=from_addr, headers=headers or {},
-                                 attachment_names=files, has_form_attachments=forms)).kind
+                                 attachment_names=files, has_form_attachments=forms, about_procurement=about)).kind
 
 
 @pytest.mark.parametrize("style", ["outlook", "gmail", "thunderbird"])
@@ -95,7 +96,6 @@ def test_question_with_forms_is_bid():
     ({"x-autoreply": "yes"}, "RE: Pakkumuskutse", "Tere"),
     ({"x-autorespond": "yes"}, "Pakkumuskutse", ""),
     ({"precedence": "auto_reply"}, "Pakkumuskutse", ""),
-    ({"precedence": "bulk"}, "Pakkumuskutse", ""),
     ({}, "Automaatne vastus: Pakkumuskutse", "Tere"),
     ({}, "Automatic reply: Pakkumuskutse", ""),
     ({}, "Out of Office: Pakkumuskutse", ""),
@@ -105,6 +105,40 @@ def test_question_with_forms_is_bid():
 ])
 def test_auto_replies(headers, subject, text):
     assert kind(text, subject=subject, headers=headers) is MessageKind.AUTO_REPLY
+
+
+@pytest.mark.parametrize("text", [
+    "Tere! Kas koolituse toitlustus tuleb maksumusse arvestada?",
+    "Kas lähme lõunale?",
+    "Could you clarify the number of participants?",
+])
+def test_a_question_not_about_a_procurement_is_other(text):
+    assert kind(text, subject="Küsimus", about=False) is MessageKind.OTHER
+
+
+@pytest.mark.parametrize("headers", [
+    {"precedence": "bulk"}, {"precedence": "junk"}, {"precedence": "list"},
+    {"list-id": "<uudised.koolitus.example>"}, {"list-unsubscribe": "<mailto:leave@koolitus.example>"},
+])
+def test_bulk_and_list_mail_is_a_newsletter_not_an_auto_reply(headers):
+    text = "Uued koolitused kevadeks! Kas oled juba registreerunud? Vaata lisa."
+    c = classify(MessageFacts(subject="Uudiskiri", text=text, headers=headers, about_procurement=True))
+    assert c.kind is MessageKind.OTHER and "newsletter" in c.reasons[0]
+    auto = classify(MessageFacts(subject="Uudiskiri", text=text, headers={**headers, "auto-submitted": "auto-replied"}))
+    assert auto.kind is MessageKind.AUTO_REPLY
+
+
+def test_delay_notice_is_not_a_failure():
+    c = classify(MessageFacts(has_bounce=True, bounce_permanent=False, text="will retry"))
+    assert c.kind is MessageKind.AUTO_REPLY and "delay" in c.reasons[0]
+
+
+def test_unreadable_attachments_from_an_invited_bidder_are_a_bid():
+    facts = dict(subject="RE: Pakkumuskutse", text="Tere,\n\nvt lisa.", attachment_names=(),
+                 unreadable_attachments=True)
+    assert classify(MessageFacts(**facts, about_procurement=True, from_invited=True)).kind is MessageKind.BID
+    assert classify(MessageFacts(**facts, about_procurement=True)).kind is MessageKind.OTHER
+    assert classify(MessageFacts(**facts, from_invited=True)).kind is MessageKind.OTHER
 
 
 def test_auto_submitted_no_is_a_person():
@@ -137,4 +171,4 @@ def test_sample_messages_end_to_end():
     }
     for raw, expected in cases.items():
         p = parse_message(raw)
-        assert classify(p.facts()).kind is expected, (p.subject, p.text[:80])
+        assert classify(p.facts(about_procurement=True)).kind is expected, (p.subject, p.text[:80])

@@ -278,9 +278,11 @@ def test_own_copy_of_our_invitation_is_recognised(processed):
 def test_mail_from_the_expert_is_neither_a_bid_nor_an_unknown_sender(processed):
     ctx, _, m = processed
     e = m["expert_note"]
-    assert (e.state, e.kind, e.bidder_id) == ("processed", "other", None)
-    assert _codes(e.problems) == {"own_address"}
-    assert set(_notes(ctx, e)) == {"other"}  # no "unknown sender" alert about the expert herself
+    assert (e.state, e.kind, e.bidder_id, e.procurement_id) == ("processed", "other", None, None)
+    assert e.summary["assignment"]["how"] == "none"  # names no procurement: nothing ties it to one
+    assert not _codes(e.problems) & {"unknown_sender", "unknown_procurement"}
+    notes = _notes(ctx, e)
+    assert set(notes) == {"other"} and notes["other"].quiet  # listed on request, never pushed
 
 
 # ------------------------------------------------------------------ bids: containers, names, prices

@@ -83,3 +83,70 @@ def test_inflected_keyword_is_not_read_as_a_roman_numeral():
     # "mooduli" once matched as keyword "moodul" + roman "i" (= part 1)
     assert detect_parts("Esitame pakkumuse II mooduli koolitamiseks.") == [2]
     assert detect_parts("Pakkumus moodulile V") == [5]
+
+
+# --- assignment on evidence -------------------------------------------------------------------
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from hankebot.core.matching import ProcurementEvidence, assign_procurement, foreign_references  # noqa: E402
+
+_SENT = datetime(2026, 1, 5, 8, 41, tzinfo=timezone.utc)
+_OURS = ProcurementEvidence("302834", "302834", "Laste ja noortega töötavate spetsialistide baaskoolitused",
+                            ("mari@firma.ee",), _SENT, _SENT + timedelta(days=30))
+_OTHER = ProcurementEvidence("303100", "303100", "Hoone koristusteenus", ("anu@puhas.ee",), _SENT, None)
+
+
+def _assign(subject="", text="", sender="mari@firma.ee", received=_SENT + timedelta(days=1), irt=None, refs=(),
+            forms=None, quoted="", procs=(_OURS,)):
+    return assign_procurement(irt, list(refs), subject, text, sender, received, {"<inv-1@ska.ee>": "302834"},
+                              list(procs), forms_from=forms, quoted_text=quoted)
+
+
+def test_a_reply_in_our_thread_is_ours():
+    assert _assign(irt="<inv-1@ska.ee>").how == "thread"
+    assert _assign(refs=["<x@y>", "<inv-1@ska.ee>"]).key == "302834"
+
+
+def test_reference_or_title_is_evidence_one_procurement_is_not():
+    assert _assign(subject="Pakkumus hankele 302834").how == "reference"
+    assert _assign(text="Saadame pakkumuse: laste ja noortega töötavate spetsialistide baaskoolitused").how == "title"
+    a = _assign(subject="Lõuna?", text="Kas lähme täna lõunale?")
+    assert (a.key, a.how) == (None, "none")  # the only configured procurement is no evidence
+
+
+def test_naming_another_reference_is_not_ours():
+    a = _assign(subject="Pakkumus riigihankele 301777", forms={"302834": True})
+    assert (a.key, a.how) == (None, "other_reference")
+    assert foreign_references("hange nr 302834 ja viitenumber 301777", [_OURS]) == ["301777"]
+    assert foreign_references("tel 5551234, reg.kood 12345678, summa 100000", [_OURS]) == []
+
+
+def test_forms_from_an_invited_address_inside_the_window():
+    assert _assign(forms={"302834": True}).how == "forms"
+    assert _assign(forms={"302834": True}, sender="kolleeg@ska.ee").key is None  # not invited
+    assert _assign(forms={"302834": False}).key is None
+    late = _SENT + timedelta(days=31)
+    assert _assign(forms={"302834": True}, received=late).key is None  # after deadline + grace
+
+
+def test_mail_before_the_invitations_is_never_ours():
+    early = _SENT - timedelta(days=40)
+    a = _assign(subject="RE: hange 302834", received=early)
+    assert (a.key, a.how) == (None, "before_invitations")
+    assert _assign(forms={"302834": True}, received=early).key is None
+    # INTERNALDATE has whole seconds: a reply a moment after sending stays in the window
+    assert _assign(subject="hange 302834", received=_SENT - timedelta(seconds=1)).key == "302834"
+
+
+def test_two_procurements_each_get_their_own():
+    both = (_OURS, _OTHER)
+    assert _assign(subject="Pakkumus: hoone koristusteenus", procs=both).key == "303100"
+    assert _assign(subject="Pakkumus 302834", procs=both).key == "302834"
+    assert _assign(forms={"303100": True}, sender="anu@puhas.ee", procs=both).key == "303100"
+
+
+def test_quoted_invitation_counts_unless_the_sender_names_another():
+    quoted = "> Pakkumuskutse: hange 302834"
+    assert _assign(text="Vt lisa.", quoted=quoted).key == "302834"
+    assert _assign(text="Pakkumus hankele 301777.", quoted=quoted).key is None

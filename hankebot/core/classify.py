@@ -20,8 +20,14 @@ class MessageFacts:
     from_addr: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names: auto-submitted, precedence, ...
     has_bounce: bool = False
+    bounce_permanent: bool = True  # False for a delay notice (4.x.x): not a failure
     attachment_names: tuple[str, ...] = ()
     has_form_attachments: bool = False
+    # context from the procurement assignment (service/extract): the message is in our thread or names
+    # the procurement; its sender is an invited address; its attachments exist but none can be read
+    about_procurement: bool = False
+    from_invited: bool = False
+    unreadable_attachments: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,8 +144,8 @@ def _auto_reply_reasons(facts: MessageFacts, own_text: str) -> list[str]:
     for name in ("x-autoreply", "x-autorespond"):
         if name in headers and headers[name] not in ("no", "false", "0"):
             reasons.append(f"{name} header")
-    if headers.get("precedence") in ("auto_reply", "bulk", "junk", "list"):
-        reasons.append(f"Precedence: {headers['precedence']}")
+    if headers.get("precedence") == "auto_reply":
+        reasons.append("Precedence: auto_reply")
     if "x-ms-exchange-generated-message-source" in headers or headers.get("x-auto-response-suppress") == "all":
         if _AUTO_SUBJECT.search(facts.subject or ""):
             reasons.append("Exchange-generated message")
@@ -147,6 +153,18 @@ def _auto_reply_reasons(facts: MessageFacts, own_text: str) -> list[str]:
         reasons.append("auto-reply subject")
     elif not facts.attachment_names and not facts.has_form_attachments and _AUTO_TEXT.search(own_text[:1500]):
         reasons.append("out-of-office wording")
+    return reasons
+
+
+def newsletter_reasons(facts: MessageFacts) -> list[str]:
+    """Bulk and list mail: Precedence bulk/junk/list, List-Id, List-Unsubscribe (a newsletter, not an auto-reply)."""
+    headers = _headers(facts)
+    reasons = []
+    if headers.get("precedence") in ("bulk", "junk", "list"):
+        reasons.append(f"Precedence: {headers['precedence']}")
+    for name in ("list-id", "list-unsubscribe"):
+        if headers.get(name):
+            reasons.append(f"{name} header")
     return reasons
 
 
@@ -164,10 +182,14 @@ def decline_reasons(own_text: str, subject: str = "") -> list[str]:
 
 
 def classify(facts: MessageFacts) -> Classification:
-    """Rules in order: bounce, auto-reply, bid with forms, decline, bid by words + files, question, other."""
+    """Rules in order: bounce (a delay notice is an auto-reply), auto-reply, newsletter (bulk/list mail
+    without forms), bid with forms, decline, a bid whose attachments are all unreadable (an invited
+    sender, about the procurement), bid by words + files, question (only about the procurement), other."""
     own_text = strip_quoted(facts.text or "")
     subject = re.sub(r"^\s*((re|vs|fw|fwd|edasi|aw|wg|sv)\s*:\s*)+", "", facts.subject or "", flags=re.IGNORECASE)
     if facts.has_bounce:
+        if not facts.bounce_permanent:
+            return Classification(MessageKind.AUTO_REPLY, ["delay notice (4.x.x): delivery still being retried"])
         return Classification(MessageKind.BOUNCE, ["delivery failure report"])
     from_lower = (facts.from_addr or "").lower()
     if from_lower.startswith(("mailer-daemon@", "postmaster@", "mail-daemon@")):
@@ -175,11 +197,16 @@ def classify(facts: MessageFacts) -> Classification:
     auto = _auto_reply_reasons(facts, own_text)
     if auto:
         return Classification(MessageKind.AUTO_REPLY, auto)
+    bulk = newsletter_reasons(facts)
+    if bulk and not facts.has_form_attachments:
+        return Classification(MessageKind.OTHER, ["bulk/list mail (newsletter): " + ", ".join(bulk)])
     if facts.has_form_attachments:
         return Classification(MessageKind.BID, ["form attachments"])
     declines = decline_reasons(own_text, subject)
     if declines:
         return Classification(MessageKind.DECLINE, declines)
+    if facts.unreadable_attachments and facts.about_procurement and facts.from_invited:
+        return Classification(MessageKind.BID, ["reply from an invited bidder whose attachments cannot be read"])
     files = [n for n in facts.attachment_names if not _NOISE_FILES.match(n or "")]
     if files:
         named = [n for n in files if _BID_FILENAMES.search(n)]
@@ -189,8 +216,10 @@ def classify(facts: MessageFacts) -> Classification:
         if words:
             return Classification(MessageKind.BID, [f"attachments with bid wording {words.group(0)!r}"])
     question = [s for s in _sentences(own_text) + _sentences(subject) if s.endswith("?") or _QUESTION.search(s)]
-    if question:
+    if question and facts.about_procurement:
         return Classification(MessageKind.QUESTION, [f"question: {question[0][:120]!r}"])
+    if question:
+        return Classification(MessageKind.OTHER, [f"a question, but not about a procurement: {question[0][:80]!r}"])
     if files:
         return Classification(MessageKind.OTHER, [f"attachments without bid wording: {files[:5]}"])
     return Classification(MessageKind.OTHER, ["no rule matched"])

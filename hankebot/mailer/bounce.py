@@ -1,5 +1,7 @@
 """Recognise delivery failures: RFC 3464 DSNs (multipart/report; report-type=delivery-status) and
-the common non-standard bounces (Postfix/Exchange/Gmail subjects, MAILER-DAEMON senders)."""
+the common non-standard bounces. Non-standard forms (qmail, Exim, Exchange, Yahoo, GroupWise, "simple
+match" texts of many MTAs) go through flufl.bounce, Mailman's detector library built on its corpus;
+delay notices (4.x.x, "will retry") come back with permanent=False: they are not failures."""
 from __future__ import annotations
 
 import re
@@ -7,6 +9,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from email import policy
+
+from flufl.bounce import all_failures
 
 from hankebot.mailer.attachments import part_bytes
 
@@ -114,25 +118,54 @@ def looks_like_bounce(from_addr: str, subject: str, headers: dict[str, str] | No
     )
 
 
+def _flufl(msg: Message) -> tuple[list[str], list[str]]:
+    """(temporary, permanent) failed addresses found by flufl.bounce's detectors; never raises."""
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # noqa: BLE001 - a detector tripping over broken MIME must not lose the message
+        return [], []
+
+    def norm(addrs) -> list[str]:
+        out = []
+        for a in addrs:
+            a = (a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)).strip().strip("<>").lower()
+            if "@" in a and a not in out:
+                out.append(a)
+        return sorted(out)
+
+    return norm(temporary), norm(permanent)
+
+
 def detect_bounce(msg: Message, from_addr: str, subject: str, text: str,
                   headers: dict[str, str] | None = None, own_addresses: tuple[str, ...] = ()) -> BounceInfo | None:
     """BounceInfo for a DSN or a recognisable non-standard bounce; None for ordinary mail."""
     headers = headers or {}
     dsn = parse_dsn(msg) if msg.get_content_type() == "multipart/report" or msg.is_multipart() else None
+    temporary, permanent = _flufl(msg)
     if dsn is not None:
+        if permanent:  # flufl reads Original-Recipient / X.400 forms our field parser keeps raw
+            own = [a for a in dsn.failed_recipients if _ADDR_RE.fullmatch(a) and a not in permanent]
+            dsn.failed_recipients, dsn.permanent = [*permanent, *own], True
+        elif not dsn.failed_recipients and temporary:
+            dsn.failed_recipients, dsn.permanent = temporary, False
         return dsn
-    if not looks_like_bounce(from_addr, subject, headers):
+    if not permanent and not temporary and not looks_like_bounce(from_addr, subject, headers):
         return None
     info = BounceInfo(is_dsn=False)
     failed = headers.get("x-failed-recipients", "")
     skip = {a.lower() for a in own_addresses} | {(from_addr or "").lower()}
-    candidates = _ADDR_RE.findall(failed) or _ADDR_RE.findall(_before_returned_message(text))
+    candidates = permanent or _ADDR_RE.findall(failed) or temporary or _ADDR_RE.findall(_before_returned_message(text))
     for addr in candidates:
         addr = addr.lower().strip(".")
         if addr not in skip and addr not in info.failed_recipients and not BOUNCE_SENDER_RE.match(addr):
             info.failed_recipients.append(addr)
     info.status_codes = sorted(set(_STATUS_RE.findall(text)))
-    info.permanent = not info.status_codes or any(c.startswith("5") for c in info.status_codes)
+    if permanent:
+        info.permanent = True
+    elif temporary:
+        info.permanent = False
+    else:
+        info.permanent = not info.status_codes or any(c.startswith("5") for c in info.status_codes)
     diag = re.search(r"^.*\b(5\d\d|4\d\d)[ -]\d\.\d+\.\d+.*$", text, re.MULTILINE)
     info.diagnostic = diag.group(0).strip()[:500] if diag else ""
     info.original_message_id = _original_message_id(msg)

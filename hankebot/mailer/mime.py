@@ -49,13 +49,14 @@ class ParsedMessage:
     problems: list[Problem] = field(default_factory=list)
     size: int = 0
 
-    def facts(self, has_form_attachments: bool = False) -> MessageFacts:
-        """The plain data classify() needs."""
+    def facts(self, has_form_attachments: bool = False, about_procurement: bool = False) -> MessageFacts:
+        """The plain data classify() needs (the procurement context, when known, from the caller)."""
         return MessageFacts(
             subject=self.subject, text=self.text, from_addr=self.from_addr,
             headers=dict(self.loop_headers), has_bounce=self.bounce is not None,
+            bounce_permanent=self.bounce.permanent if self.bounce else True,
             attachment_names=tuple(a.filename for a in self.attachments),
-            has_form_attachments=has_form_attachments,
+            has_form_attachments=has_form_attachments, about_procurement=about_procurement,
         )
 
 

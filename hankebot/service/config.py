@@ -221,6 +221,9 @@ class ProcurementSettings(_Strict):
     invitation_date: date | None = None
     deadline: datetime  # local time in service.timezone unless it carries an offset
     opening_delay_minutes: int = Field(0, ge=0, le=24 * 60)
+    # after the deadline, forms from an invited address (no thread, no reference) still count as this
+    # procurement's (a late bid) for this many days; later they are unrelated mail
+    grace_days: int = Field(14, ge=0, le=365)
     forms_dir: str
     forms: list[FormSettings]
     criteria: list[CriterionSettings]

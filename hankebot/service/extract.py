@@ -5,13 +5,16 @@ debugging a message). Never raises on bad input: problems are collected instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Mapping
 
 from hankebot.core.classify import Classification, MessageFacts, classify
 from hankebot.core.lifecycle import is_late
-from hankebot.core.matching import BidderMatch, detect_parts, match_bidder, match_procurement
+from hankebot.core.classify import strip_quoted
+from hankebot.core.matching import (
+    Assignment, BidderMatch, ProcurementEvidence, assign_procurement, detect_parts, match_bidder,
+)
 from hankebot.core.models import FormKind, FormSpec, MessageKind, PriceReading
 from hankebot.core.problems import Problem
 from hankebot.mailer.attachments import Attachment, AttachmentLimits
@@ -49,6 +52,7 @@ class Extraction:
     parts: list[PartBid] = field(default_factory=list)
     offer: dict = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    assignment: Assignment | None = None
 
     @property
     def kind(self) -> MessageKind:
@@ -66,6 +70,8 @@ class Extraction:
             "bidder": self.bidder.bidder_key if self.bidder and self.bidder.how == "address" else None,
             "bidder_match": None if self.bidder is None else {"key": self.bidder.bidder_key, "how": self.bidder.how},
             "procurement": self.procurement.key if self.procurement else None,
+            "assignment": None if self.assignment is None else {"how": self.assignment.how,
+                                                                "reasons": self.assignment.reasons},
             "parts": [x.part_no for x in self.parts],
             "received_at": self.received_at.isoformat() if self.received_at else None,
             "late": self.late,
@@ -104,13 +110,37 @@ def extract(
     received_at: datetime | None,
     invitations: Mapping[str, str] | None = None,
     deadlines: Mapping[str, datetime] | None = None,
+    invitations_sent: Mapping[str, datetime] | None = None,
 ) -> Extraction:
     """`invitations`: our outgoing Message-IDs -> procurement key; `deadlines`: procurement key -> the
-    deadline in force (the database's, which may have been extended); config's deadline otherwise."""
+    deadline in force (the database's, which may have been extended); config's deadline otherwise;
+    `invitations_sent`: procurement key -> when its first invitation went out (the start of its window)."""
     from hankebot.mailer.forms.memo import read_once
 
     with read_once():  # each attachment is sniffed, zip-checked and parsed once, for recognising and reading
-        return _extract(cfg, raw, received_at, invitations, deadlines)
+        return _extract(cfg, raw, received_at, invitations, deadlines, invitations_sent or {})
+
+
+# attachment trouble that leaves nothing readable (a zip bomb, a broken archive, an oversized file)
+UNREADABLE_CODES = frozenset({"zip_bomb", "broken_archive", "attachment_too_large", "too_many_files", "too_deep",
+                              "tnef_not_supported", "unreadable_zip"})
+
+
+def _recognise(parsed: ParsedMessage, specs: list[FormSpec], problems: list[Problem]) -> list[FoundForm]:
+    from hankebot.mailer.forms.recognize import recognize_form
+
+    forms: list[FoundForm] = []
+    for att in parsed.attachments:
+        try:
+            spec = recognize_form(att.data, att.filename, specs) if specs else None
+        except Exception as e:  # a reader bug must not lose the message
+            spec = None
+            problem = Problem("form_reader_error", f"Faili {att.path} ei õnnestunud lugeda: {type(e).__name__}")
+            if problem not in problems:
+                problems.append(problem)
+        if spec is not None:
+            forms.append(FoundForm(spec, att))
+    return forms
 
 
 def _extract(
@@ -119,53 +149,64 @@ def _extract(
     received_at: datetime | None,
     invitations: Mapping[str, str] | None,
     deadlines: Mapping[str, datetime] | None,
+    invitations_sent: Mapping[str, datetime],
 ) -> Extraction:
-    from hankebot.mailer.forms.recognize import missing_forms, recognize_form
+    from hankebot.mailer.forms.recognize import missing_forms
 
     parsed = parse_message(raw, limits_from(cfg))
     procs = cfg.settings.procurements
     problems: list[Problem] = []
+    own_text = strip_quoted(parsed.text)
 
-    # which procurement: reply threading, then reference/title, then the sender being invited to exactly one
-    key = match_procurement(parsed.in_reply_to, parsed.references, parsed.subject, parsed.text,
-                            invitations or {}, [(p.key, p.reference, p.title) for p in procs])
+    # which procurement, only on evidence: our thread, its reference or title, its forms from an invited address
+    evidence, forms_by_key = [], {}
+    for p in procs:
+        deadline = (deadlines or {}).get(p.key) or p.deadline_at(cfg.tz)
+        evidence.append(ProcurementEvidence(p.key, p.reference, p.title, tuple(b.email for b in p.bidders),
+                                            invitations_sent.get(p.key), deadline + timedelta(days=p.grace_days)))
+        if parsed.attachments and match_bidder(parsed.from_addr, [(b.key, b.email) for b in p.bidders]).how == "address":
+            forms_by_key[p.key] = _recognise(parsed, p.form_specs(), problems)
+    assignment = assign_procurement(parsed.in_reply_to, parsed.references, parsed.subject, own_text, parsed.from_addr,
+                                    received_at, invitations or {}, evidence,
+                                    forms_from={k: bool(v) for k, v in forms_by_key.items()}, quoted_text=parsed.text)
+    key = assignment.key
     if key is None and parsed.bounce and parsed.bounce.original_message_id and invitations:
         key = invitations.get(parsed.bounce.original_message_id)
+        if key is not None:
+            assignment = Assignment(key, "thread", ["bounce of our message"])
     proc = next((p for p in procs if p.key == key), None)
-    if proc is None:
-        hits = [p for p in procs if any(b.email == parsed.from_addr for b in p.bidders)]
-        if len(hits) == 1:
-            proc = hits[0]
-        elif len(procs) == 1:
-            proc = procs[0]
 
     specs = proc.form_specs() if proc else []
-    forms: list[FoundForm] = []
-    for att in parsed.attachments:
-        try:
-            spec = recognize_form(att.data, att.filename, specs) if specs else None
-        except Exception as e:  # a reader bug must not lose the message
-            spec = None
-            problems.append(Problem("form_reader_error", f"Faili {att.path} ei õnnestunud lugeda: {type(e).__name__}"))
-        if spec is not None:
-            forms.append(FoundForm(spec, att))
+    forms = forms_by_key[proc.key] if proc is not None and proc.key in forms_by_key else \
+        _recognise(parsed, specs, problems) if proc is not None else []
 
+    bidder_of_proc = match_bidder(parsed.from_addr, [(b.key, b.email) for b in proc.bidders]) if proc else None
+    unreadable = [pr for pr in parsed.problems if pr.code in UNREADABLE_CODES] + \
+        [pr for a in parsed.attachments for pr in a.problems if pr.code in UNREADABLE_CODES]
     facts = MessageFacts(subject=parsed.subject, text=parsed.text, from_addr=parsed.from_addr,
                          headers=parsed.loop_headers, has_bounce=parsed.bounce is not None,
+                         bounce_permanent=parsed.bounce.permanent if parsed.bounce else True,
                          attachment_names=tuple(a.filename for a in parsed.attachments),
-                         has_form_attachments=bool(forms))
+                         has_form_attachments=bool(forms), about_procurement=proc is not None,
+                         from_invited=bidder_of_proc is not None and bidder_of_proc.how == "address",
+                         unreadable_attachments=bool(unreadable) and not forms)
     cls = classify(facts)
     own = proc is not None and parsed.from_addr in (proc.expert_email, proc.mailbox) and cls.kind != MessageKind.BOUNCE
     if own:
         # our own mail (an invitation's copy, a clarification) is never a bidder's bid or question
         cls = Classification(MessageKind.OTHER, ["sent from the procurement's own address"])
         problems.append(Problem("own_address", "Kiri on saadetud hanke enda aadressilt (ekspert või hankepostkast)."))
+    if proc is None and cls.kind in (MessageKind.BID, MessageKind.QUESTION, MessageKind.DECLINE):
+        # looks like one, but nothing ties it to a procurement of ours: stored and listed, never pushed
+        cls = Classification(MessageKind.OTHER, [f"looks like a {cls.kind.value} but {'; '.join(assignment.reasons)}",
+                                                 *cls.reasons])
+        problems.append(Problem("unknown_procurement", "Ei õnnestunud kindlaks teha, millise hanke kohta kiri on."))
 
     bidder = None
     if proc is not None and not own and cls.kind not in (MessageKind.BOUNCE, MessageKind.AUTO_REPLY):
         # (our own address is no bidder: no "unknown sender" flag and staff alert about the expert herself)
-        bidder = match_bidder(parsed.from_addr, [(b.key, b.email) for b in proc.bidders])
-        if bidder.problem:
+        bidder = bidder_of_proc
+        if bidder.problem and cls.kind != MessageKind.OTHER:
             problems.append(bidder.problem)
     elif proc is not None and cls.kind == MessageKind.BOUNCE and parsed.bounce:
         for r in parsed.bounce.failed_recipients:
@@ -173,15 +214,13 @@ def _extract(
             if m.how == "address":
                 bidder = m
                 break
-    if proc is None and cls.kind in (MessageKind.BID, MessageKind.QUESTION, MessageKind.DECLINE):
-        problems.append(Problem("unknown_procurement", "Ei õnnestunud kindlaks teha, millise hanke kohta kiri on."))
 
     late = None
     if proc is not None and received_at is not None:
         deadline = (deadlines or {}).get(proc.key) or proc.deadline_at(cfg.tz)
         late = is_late(received_at, deadline)
 
-    ex = Extraction(parsed, cls, proc, bidder, received_at, late, forms, problems=problems)
+    ex = Extraction(parsed, cls, proc, bidder, received_at, late, forms, problems=problems, assignment=assignment)
     if proc is None or cls.kind != MessageKind.BID:
         return ex
 

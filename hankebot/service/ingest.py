@@ -100,9 +100,10 @@ def _process(ctx: Context, inbound_id: int) -> str:
         raw = ctx.raw.get(row.raw_path)
         own = repo.outbound_message_ids()
         deadlines = {p.key: p.deadline for p in repo.procurements()}
-        keys = {pid: _key_of(repo, pid) for pid in set(own.values())}  # one look-up per procurement
+        sent = repo.first_invitation_sent()
+        keys = {pid: _key_of(repo, pid) for pid in set(own.values()) | set(sent)}  # one look-up per procurement
         ex = extract(ctx.cfg, raw, row.received_at, invitations={m: keys[pid] for m, pid in own.items()},
-                     deadlines=deadlines)
+                     deadlines=deadlines, invitations_sent={keys[pid]: ts for pid, ts in sent.items()})
         p = ex.parsed
         row.message_id = p.message_id or row.message_id
         row.sender, row.subject, row.kind = p.from_addr, p.subject[:2000], ex.kind.value
@@ -194,7 +195,7 @@ def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidde
     elif ex.kind == MessageKind.AUTO_REPLY:
         enqueue(ctx, repo, "auto_reply", f"🤖 Automaatne vastus: {html.escape(name)} ({html.escape(p.subject[:100])})",
                 key, pid, quiet=True)
-    elif ex.kind == MessageKind.BOUNCE:
+    elif ex.kind == MessageKind.BOUNCE and proc is not None:
         b = p.bounce
         rcpts = ", ".join(b.failed_recipients) if b and b.failed_recipients else "?"
         what = "kiri"
@@ -205,10 +206,15 @@ def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidde
                         "receipt": "kinnitus"}.get(out.kind, out.kind)
         enqueue(ctx, repo, "bounce", texts.bounce_text(ref or "?", rcpts, bidder.name if bidder else None,
                                                        b.diagnostic if b else None, what), key, pid)
-    else:
-        enqueue(ctx, repo, "other", f"✉️ Muu kiri ({html.escape(ref or '?')}): {html.escape(name)} – "
-                f"{html.escape(p.subject[:120])}", key, pid)
-    if ex.bidder is not None and ex.bidder.how == "unknown" and ex.kind not in (MessageKind.AUTO_REPLY, MessageKind.BOUNCE):
+    elif ex.kind == MessageKind.BOUNCE:  # a delivery failure of mail that is not ours: not an event
+        enqueue(ctx, repo, "other", f"↩️ Tagastatud kiri (mitte hanke oma): {html.escape(p.subject[:120])}", key,
+                quiet=True)
+    else:  # not a procurement event: stored, listed on request (/other, status), never pushed
+        enqueue(ctx, repo, "other", f"✉️ Muu kiri ({html.escape(ref or '–')}): {html.escape(name)} – "
+                f"{html.escape(p.subject[:120])}", key, pid, quiet=True)
+    if proc is None or ex.kind not in (MessageKind.BID, MessageKind.QUESTION, MessageKind.DECLINE):
+        return  # "unknown sender" only for what looks like a bid, question or decline of a procurement
+    if ex.bidder is not None and ex.bidder.how == "unknown":
         enqueue(ctx, repo, "unknown_sender", texts.unknown_sender_text(ref, p.from_addr, p.subject, received,
                                                                        _KIND_ET.get(ex.kind)), key + ":unknown", pid)
     elif ex.bidder is not None and ex.bidder.how == "domain" and ex.bidder.problem is not None:

@@ -72,6 +72,13 @@ class Repository:
         rows = self.s.exec(select(OutboundMessage.message_id, OutboundMessage.procurement_id))
         return {mid: pid for mid, pid in rows}
 
+    def first_invitation_sent(self) -> dict[int, datetime]:
+        """Procurement id -> when its first invitation went out (the start of its inbound window)."""
+        q = (select(OutboundMessage.procurement_id, func.min(OutboundMessage.sent_at))
+             .where(OutboundMessage.kind == "invitation", col(OutboundMessage.sent_at).is_not(None))
+             .group_by(OutboundMessage.procurement_id))
+        return {pid: ts for pid, ts in self.s.exec(q) if ts is not None}
+
     def unsent_outbound(self) -> list[OutboundMessage]:
         return list(
             self.s.exec(
