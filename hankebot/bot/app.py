@@ -8,11 +8,12 @@ import logging
 from telegram import BotCommand
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import Application, ApplicationBuilder, Defaults
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
 from hankebot.bot.gate import install_gate
 from hankebot.bot.handlers import BOT_COMMANDS, register
 from hankebot.bot.outbox_worker import TelegramSender, run_outbox
+from hankebot.bot.persistence import DbPersistence
 from hankebot.service.context import Context
 
 log = logging.getLogger(__name__)
@@ -20,10 +21,13 @@ log = logging.getLogger(__name__)
 
 def build_application(ctx: Context, token: str, base_url: str | None = None,
                       base_file_url: str | None = None, outbound_opts: object | None = None) -> Application:
-    """A PTB Application with the staff gate (group -1) and every handler; no persistence
-    (pending questions live in user_data, in memory). HTML is the default parse mode.
+    """A PTB Application with the staff gate (group -1) and every handler. User and chat data persist in
+    our database (bot/persistence.py), so a flow in progress survives a restart; AIORateLimiter keeps
+    bursts within Telegram's limits (429s still reach the caller: the outbox worker retries them).
+    HTML is the default parse mode.
     `outbound_opts`: a service.outbound.OutboundOptions base for /remind and /clarify (the demo's)."""
-    builder = ApplicationBuilder().token(token).defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=ctx.cfg.tz))
+    builder = (ApplicationBuilder().token(token).defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=ctx.cfg.tz))
+               .persistence(DbPersistence(ctx.engine)).rate_limiter(AIORateLimiter(max_retries=0)))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:

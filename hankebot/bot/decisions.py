@@ -8,6 +8,7 @@ from telegram.ext import ContextTypes
 
 from hankebot.bot.common import call_service, cb, get_ctx, grader_name, keyboard, pick_procurement, reply, sealed_info
 from hankebot.bot.grading import sealed_reply as _sealed_reply, send_card, unknown_bid
+from hankebot.bot.persistence import save_now
 from hankebot.bot.texts import clip, esc
 from hankebot.core.lifecycle import LifecycleError
 
@@ -79,6 +80,7 @@ async def _ask_reason(update: Update, tg: ContextTypes.DEFAULT_TYPE, bid_id: int
         await reply(update, tg, _sealed_reply(opens))
         return
     tg.user_data["awaiting"] = {"kind": "decide", "bid_id": bid_id, "accept": accept}
+    await save_now(update, tg)
     what = "vastu võtta" if accept else "tagasi lükata"
     await reply(update, tg, f"Pakkumus #{bid_id} ({esc(info[2])}): {what}.\nKirjuta põhjendus. Katkestamiseks /cancel.")
 

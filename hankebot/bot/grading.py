@@ -29,6 +29,7 @@ from hankebot.bot.common import (
     resolve_procurement,
     sealed_info,
 )
+from hankebot.bot.persistence import save_now
 from hankebot.bot.texts import MAX_CAPTION, clip, esc
 from hankebot.core.et_format import datetime_et
 from hankebot.core.lifecycle import LifecycleError
@@ -284,6 +285,7 @@ async def on_grade_callback(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
     pending = {"kind": "grade", "bid_id": bid_id, "criterion": crit.key, "points": str(points),
                "level": level.name, "chat": chat, "card": mid}
     tg.user_data["awaiting"] = pending
+    await save_now(update, tg)  # a restart while she types keeps the grade waiting for its justification
     text, markup = render(d, None, pending)
     if not await edit_card(tg, chat, mid, text, markup):
         await reply(update, tg, text, markup)

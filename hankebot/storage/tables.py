@@ -203,3 +203,16 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=64)
     procurement_id: Optional[int] = Field(default=None, foreign_key="procurement.id", index=True)
     details: dict = _json()
+
+
+class BotState(SQLModel, table=True):
+    """The Telegram bot's conversation state (PTB persistence): one JSON row per user or chat, so a flow in
+    progress (a justification being typed) survives a restart."""
+
+    __tablename__ = "bot_state"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # user | chat | conversation
+    key: str = Field(max_length=255)  # user/chat id, or the conversation handler's name
+    data: dict = _json()
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
