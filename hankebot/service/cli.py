@@ -104,7 +104,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from hankebot.service.config import load_config
+    from hankebot.service.last_good import load_config_or_last_good
     from hankebot.service.runner import run_forever
 
     # main() configured WARNING already (basicConfig again would be a no-op): the service logs INFO
@@ -113,8 +113,9 @@ def cmd_run(args) -> int:
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long poll otherwise
-    REDACT.add_config(load_config(_config_path(args)))
-    return run_forever(_config_path(args))
+    loaded = load_config_or_last_good(_config_path(args))  # a broken file: its last good copy, if any
+    REDACT.add_config(loaded[0])
+    return run_forever(_config_path(args), loaded)
 
 
 def cmd_send_invitations(args) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dc_field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -343,6 +343,7 @@ class LoadedConfig:
     path: Path
     settings: Settings
     text_sha256: str
+    raw: bytes = dc_field(default=b"", repr=False)  # the file's bytes as loaded (kept as the last good copy)
 
     @property
     def base_dir(self) -> Path:
@@ -417,19 +418,24 @@ def parse_config_text(text: str, path: Path) -> Settings:
 
 
 def load_config(path: str | Path, check_files: bool = True) -> LoadedConfig:
-    import hashlib
-
     path = Path(path).resolve()
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise ConfigError(path, [("(file)", f"cannot read: {e.strerror or e}")])
+    return config_from_bytes(raw, path, check_files)
+
+
+def config_from_bytes(raw: bytes, path: Path, check_files: bool = True) -> LoadedConfig:
+    """The config in `raw` as if it were the file at `path` (relative paths resolve against its folder)."""
+    import hashlib
+
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(path, [("(file)", "not UTF-8 text")])
     settings = parse_config_text(text, path)
-    cfg = LoadedConfig(path=path, settings=settings, text_sha256=hashlib.sha256(raw).hexdigest())
+    cfg = LoadedConfig(path=path, settings=settings, text_sha256=hashlib.sha256(raw).hexdigest(), raw=raw)
     if check_files:
         problems = []
         for i, p in enumerate(settings.procurements):

@@ -4,6 +4,7 @@ unprocessed messages, unsent outgoing mail, deadlines that passed while the serv
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from hankebot.mailer.imap_listener import FetchedMessage, ImapEndpoint, ImapList
 from hankebot.service.config import ConfigError, LoadedConfig, load_config
 from hankebot.service.context import Context
 from hankebot.service.ingest import process_pending, store_raw
+from hankebot.service.last_good import load_config_or_last_good, save_last_good, saved_at
 from hankebot.service.notify import enqueue
 from hankebot.service.scheduler import DeadlineScheduler
 from hankebot.service.sync import sync_config
@@ -89,6 +91,7 @@ class ConfigWatcher:
             return False
         self.last_error = None
         self.ctx.cfg = new
+        save_last_good(new)
         changes = sync_config(self.ctx)
         with self.ctx.uow() as uow:
             uow.repo.audit("config", "config_reloaded", None, changes=changes)
@@ -175,7 +178,10 @@ async def _resume_periodically(ctx: Context, stop: asyncio.Event, every: float =
             log.exception("periodic resume of unsent mail")
 
 
-async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, with_imap: bool = True) -> None:
+async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, with_imap: bool = True,
+                      config_error: str | None = None) -> None:
+    """`config_error`: the config file's problems when the service started on the last good copy (the
+    watcher reports the file again only when it changes)."""
     from hankebot.service import outbound
 
     loop = asyncio.get_running_loop()
@@ -196,7 +202,7 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
         log.exception("resuming unsent mail")
     sched = DeadlineScheduler(ctx)
     sched.start()
-    tasks = [asyncio.create_task(ConfigWatcher(ctx).run(stop), name="config"),
+    tasks = [asyncio.create_task(ConfigWatcher(ctx, last_error=config_error).run(stop), name="config"),
              asyncio.create_task(_receipts(ctx, receipts, stop), name="receipts"),
              asyncio.create_task(_resume_periodically(ctx, stop), name="resume")]
     listener = make_listener(ctx) if with_imap else None
@@ -204,6 +210,7 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
         tasks.append(asyncio.create_task(listener.run(), name="imap"))
     if with_bot:
         tasks.append(asyncio.create_task(_bot_or_console(ctx, stop), name="bot"))
+    log.info("hankebot running: config %s, %d procurement(s)", ctx.cfg.path, len(ctx.settings.procurements))
     try:
         await stop.wait()
     finally:
@@ -232,18 +239,39 @@ async def _bot_or_console(ctx: Context, stop: asyncio.Event) -> None:
     await run_outbox(ctx, None, stop, poll_seconds=0.5, console_all=not token)
 
 
-def run_forever(config_path: Path) -> int:
+def _report_started_on_last_good(ctx: Context, bad: ConfigError, copy: Path | None) -> None:
+    msg = str(bad)
+    when = saved_at(copy, ctx.cfg.tz) if copy is not None else "?"
+    log.error("config file %s is invalid; serving on the last good config (%s, saved %s) until it is "
+              "fixed:\n%s", bad.path, copy, when, msg)
+    with ctx.uow() as uow:
+        enqueue(ctx, uow.repo, "config_error",
+                f"⚠️ config.toml on vigane: teenus käivitus viimase korrektse seadistusega ({when}).\n"
+                "Paranda fail; parandus võetakse kasutusele ilma taaskäivituseta.\n" + _escape(msg[:3000]),
+                f"config_error:start:{hashlib.sha256(msg.encode()).hexdigest()[:16]}")  # once per bad file
+        uow.repo.audit("config", "config_rejected_at_start", None, error=msg[:4000], last_good=str(copy))
+        uow.commit()
+
+
+def run_forever(config_path: Path, loaded: tuple[LoadedConfig, ConfigError | None, Path | None] | None = None) -> int:
+    """Run until SIGINT/SIGTERM. A broken config file with a last good copy in the data dir: serve on the
+    copy, say so in the log and to staff (`loaded`: load_config_or_last_good's answer, when the caller
+    has it already). No copy: the file's ConfigError is raised."""
     from hankebot.service.context import open_context
 
-    cfg = load_config(config_path)
+    cfg, bad, copy = loaded or load_config_or_last_good(config_path)
     ctx = open_context(cfg)
+    if bad is None:
+        save_last_good(cfg)
+    else:
+        _report_started_on_last_good(ctx, bad, copy)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_service(ctx, stop)
+        await run_service(ctx, stop, config_error=None if bad is None else str(bad))
 
     asyncio.run(main())
     return 0
