@@ -201,3 +201,19 @@ async def test_results_show_points_per_criterion_with_the_same_places(ctx, api, 
     assert len(totals) == 2 and all("," in t for t in totals), text
     assert "Õppevahendid" in text and "15,00 / 30 p" in text
     assert_estonian(text)
+
+
+async def test_clarification_preview_warns_of_a_short_deadline_and_the_reply_has_no_state_key(ctx, api, bot, clock):
+    from helpers import set_state, utc
+
+    set_state(ctx, "open")
+    clock.set(utc(2026, 1, 16, 9, 0))  # Friday before the Monday deadline
+    preview = await say(api, "/clarify 302834 Tekst kõigile")
+    assert "Tähtajani on jäänud" in preview["text"] and preview["text"].index("Tähtajani") < preview["text"].index("Kas saadan")
+    done = await press(api, preview, buttons(preview)[0])
+    assert "Selgitus – hange 302834" in done["text"]
+    assert "Hanke olek" not in done["text"]
+    assert_estonian(done["text"])
+    clock.set(utc(2026, 1, 5, 9, 0))  # two weeks ahead: no warning
+    preview = await say(api, "/clarify 302834 Teine tekst")
+    assert "Tähtajani" not in preview["text"]

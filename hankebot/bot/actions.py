@@ -58,7 +58,11 @@ def report_text(res: object, done: str) -> str:
     fmt = getattr(res, "format_et", None)
     if callable(fmt):
         ok = getattr(res, "ok", True)
-        return ("✅ " if ok else "⚠️ ") + esc(fmt())
+        try:
+            text = fmt(with_state=False)  # the procurement's state is /status's business, not this reply's
+        except TypeError:
+            text = fmt()
+        return ("✅ " if ok else "⚠️ ") + esc(text)
     return "✅ " + esc(done)
 
 
@@ -151,8 +155,27 @@ async def _clarify_preview(update: Update, tg: ContextTypes.DEFAULT_TYPE, pid: i
                            question: int | None = None) -> None:
     tg.user_data.pop("awaiting", None)
     tg.user_data["clarify"] = {"pid": pid, "text": text, "question": question}
-    await reply(update, tg, f"Selgitus hankes {esc(key)} kõigile pakkujatele:\n\n<i>{esc(clip(text, 3000))}</i>\n\nKas saadan?",
+    warn = _short_deadline_warning(get_ctx(tg), key)
+    await reply(update, tg, f"Selgitus hankes {esc(key)} kõigile pakkujatele:\n\n<i>{esc(clip(text, 3000))}</i>\n\n"
+                + (f"⚠️ {esc(warn)}\n\n" if warn else "") + "Kas saadan?",
                 keyboard([[("Saada kõigile", cb("cs", pid)), ("Loobu", "x")]]))
+
+
+def _short_deadline_warning(ctx, key: str) -> str | None:
+    """The clarification-too-late warning, in the preview (before she confirms), not only after sending."""
+    from hankebot.core.workdays import working_days_between
+
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(key)
+        deadline = p.deadline if p else None
+    if deadline is None or ctx.now() >= deadline:
+        return None
+    min_days = ctx.proc_settings(key).reminders.min_clarification_working_days
+    left = working_days_between(ctx.local(ctx.now()), ctx.local(deadline))
+    if left >= min_days:
+        return None
+    return (f"Tähtajani on jäänud {left} tööpäeva (soovitatav vähemalt {min_days}): kaaluge enne saatmist tähtaja "
+            "pikendamist (/extend).")
 
 
 async def on_clarify_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: dict) -> None:

@@ -8,18 +8,11 @@ from decimal import Decimal
 from typing import Sequence
 
 from hankebot.bot.texts import esc
+from hankebot.core.lifecycle import STATE_ET as _STATE_ET
 from hankebot.core.et_format import datetime_et, duration_et
 from hankebot.core.scoring import format_eur, format_number
 
-STATE_ET = {
-    "draft": "mustand (kutseid pole saadetud)",
-    "invited": "kutsed saatmisel",
-    "open": "pakkumused on oodatud",
-    "closed": "tähtaeg on möödas",
-    "evaluated": "hinnatud",
-    "decided": "otsustatud",
-    "cancelled": "tühistatud",
-}
+STATE_ET = _STATE_ET
 ANSWER_ET = {"bid": "pakkumus", "declined": "loobus", "question": "küsis, pakkumust pole",
              "silent": "pole vastanud", "bounced": "kutse ei jõudnud kohale"}
 BASIS_ET = {"natural_total": "kogukulu (füüsiline isik)", "legal_with_vat": "kogukulu km-ga"}

@@ -26,6 +26,22 @@ class State(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+# the states as the expert reads them (Telegram, console, reports)
+STATE_ET = {
+    "draft": "mustand (kutseid pole saadetud)",
+    "invited": "kutsed saatmisel",
+    "open": "pakkumused on oodatud",
+    "closed": "tähtaeg on möödas",
+    "evaluated": "hinnatud",
+    "decided": "otsustatud",
+    "cancelled": "tühistatud",
+}
+
+
+def state_et(state: str) -> str:
+    return STATE_ET.get(str(getattr(state, "value", state)), str(state))
+
+
 FINAL = {State.DECIDED, State.CANCELLED}
 ACCEPTING_BIDS = {State.INVITED, State.OPEN}
 

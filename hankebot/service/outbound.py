@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
 from hankebot.core.et_format import datetime_et
-from hankebot.core.lifecycle import LifecycleError, State, invitations_complete, start_inviting
+from hankebot.core.lifecycle import LifecycleError, State, invitations_complete, start_inviting, state_et
 from hankebot.core.models import FormKind, PersonType, PriceBasis
 from hankebot.core.preflight import FormFileFact, InviteeFact, is_valid_address, preflight
 from hankebot.core.problems import Problem
@@ -114,7 +114,7 @@ class SendReport:
             getattr(self, name).extend(getattr(other, name))
         self.state = other.state or self.state
 
-    def format_et(self) -> str:
+    def format_et(self, with_state: bool = True) -> str:
         what = {"invitation": "Kutsed", "clarification": "Selgitus", "reminder": "Meeldetuletused",
                 "receipt": "Kättesaamise kinnitus", "resume": "Pooleli saatmised"}.get(self.kind, self.kind)
         lines = [f"{what} – hange {self.proc_key}" + (" (proovisaatmine, midagi ei saadetud)" if self.dry_run else "")]
@@ -137,8 +137,8 @@ class SendReport:
             lines.append(f"  – vahele jäetud: {who}: {why}")
         if self.eml_paths:
             lines.append(f"Kirjad failidena ({len(self.eml_paths)}): {self.eml_paths[0].parent}")
-        if self.state:
-            lines.append(f"Hanke olek: {self.state}")
+        if self.state and with_state:
+            lines.append(f"Hanke olek: {state_et(self.state)}")
         return "\n".join(lines)
 
     format = format_et
@@ -266,7 +266,7 @@ def _sent_invitees(repo: Repository, pid: int) -> list:
 
 def _check_open(ctx: Context, p: Procurement, report: SendReport, what: str) -> bool:
     if State(p.state) not in _OPEN_STATES:
-        report.errors.append(Problem("wrong_state", f"Hange on olekus „{p.state}“: {what} saab saata ainult kutsete "
+        report.errors.append(Problem("wrong_state", f"Hange on olekus „{state_et(p.state)}“: {what} saab saata ainult kutsete "
                                                     "saatmise järel ja enne tähtaega."))
         return False
     if ctx.now() >= p.deadline:
