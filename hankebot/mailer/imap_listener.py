@@ -11,7 +11,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Callable
 
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
@@ -76,8 +76,18 @@ def uidvalidity_of(box, folder: str) -> int:
     return int(st["UIDVALIDITY"])
 
 
-def new_uids(box, after_uid: int) -> list[int]:
-    typ, data = box.client.uid("SEARCH", None, f"UID {after_uid + 1}:*")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def imap_date(d: date) -> str:
+    """RFC 3501 date for SEARCH SINCE: 5-Jan-2026 (English month names whatever the locale)."""
+    return f"{d.day}-{_MONTHS[d.month - 1]}-{d.year}"
+
+
+def new_uids(box, after_uid: int, since: date | None = None) -> list[int]:
+    """UIDs past `after_uid`; with `since`, only those the server received (INTERNALDATE) on or after that day."""
+    criteria = f"UID {after_uid + 1}:*" + (f" SINCE {imap_date(since)}" if since is not None else "")
+    typ, data = box.client.uid("SEARCH", None, criteria)
     if typ != "OK":
         raise imaplib.IMAP4.error(f"UID SEARCH failed: {data!r}")
     uids = [int(x) for x in (data[0] or b"").split()]
@@ -174,8 +184,12 @@ class ImapListener:
     def __init__(self, ep: ImapEndpoint, store: Callable[[FetchedMessage], None],
                  checkpoint: Callable[[str], tuple[int, int] | None], after_batch: Callable[[], None] = lambda: None,
                  idle: bool = True, poll_seconds: float = 60.0, chunk: int = 25,
-                 max_backoff: float = 60.0, idle_timeout: float = 25 * 60, chunk_bytes: int = 16 * 1024 * 1024):
+                 max_backoff: float = 60.0, idle_timeout: float = 25 * 60, chunk_bytes: int = 16 * 1024 * 1024,
+                 since: Callable[[], date | None] = lambda: None):
+        """`since()`: on a first start (no checkpoint for the folder, or a new UIDVALIDITY) only mail the
+        server received on or after this day is read, not the folder's whole history."""
         self.ep, self.store, self.checkpoint, self.after_batch = ep, store, checkpoint, after_batch
+        self.since = since
         self.idle, self.poll_seconds, self.chunk, self.chunk_bytes = idle, poll_seconds, chunk, chunk_bytes
         self.max_backoff, self.idle_timeout = max_backoff, idle_timeout
         self._stop = threading.Event()
@@ -200,7 +214,10 @@ class ImapListener:
         last = cp[1] if cp and cp[0] == uv else 0
         if cp and cp[0] != uv:
             log.warning("UIDVALIDITY of %s changed %s -> %s: re-reading the folder (duplicates are recognised)", folder, cp[0], uv)
-        uids = new_uids(box, last)
+        first = self.since() if last == 0 else None
+        if first is not None:
+            log.info("first read of %s: mail received since %s", folder, first.isoformat())
+        uids = new_uids(box, last, first)
         n = 0
         for group in chunks_by_size(uids, message_sizes(box, uids), self.chunk, self.chunk_bytes):
             for msg in fetch_raw(box, folder, uv, group):

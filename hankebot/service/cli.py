@@ -221,13 +221,24 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    """One pass over the mailbox (a backfill of an existing mailbox), with a progress bar."""
+    """One pass over the mailbox with a progress bar: past the checkpoint (on a first start from the
+    earliest invitation date), or with --since a deliberate backfill of everything received since that day
+    (messages stored before are skipped)."""
+    from datetime import date
+
     from rich.progress import Progress
 
     from hankebot.mailer.imap_listener import connect, fetch_raw, new_uids, uidvalidity_of
     from hankebot.service.ingest import process_pending, store_raw
-    from hankebot.service.runner import imap_endpoint
+    from hankebot.service.runner import first_read_since, imap_endpoint
 
+    since = None
+    if getattr(args, "since", None):
+        try:
+            since = date.fromisoformat(args.since)
+        except ValueError:
+            print(f"--since: {args.since!r} is not a date like 2026-01-05", file=sys.stderr)
+            return EXIT_USAGE
     ctx = _ctx(args)
     ep = imap_endpoint(ctx.cfg)
     if ep is None:
@@ -239,19 +250,23 @@ def cmd_fetch(args) -> int:
         with ctx.uow() as uow:
             cp = uow.repo.checkpoint(ep.folder)
         last = cp.last_uid if cp and cp.uidvalidity == uv else 0
-        uids = new_uids(box, last)
+        if since is not None:
+            uids = new_uids(box, 0, since)
+        else:
+            uids = new_uids(box, last, first_read_since(ctx) if last == 0 else None)
+        stored = 0
         with Progress(disable=not sys.stderr.isatty()) as bar:
             t = bar.add_task("fetching", total=len(uids))
             for i in range(0, len(uids), 25):
                 for m in fetch_raw(box, ep.folder, uv, uids[i:i + 25]):
-                    store_raw(ctx, m.folder, m.uidvalidity, m.uid, m.raw, m.internaldate)
+                    stored += store_raw(ctx, m.folder, m.uidvalidity, m.uid, m.raw, m.internaldate) is not None
                     bar.advance(t)
             t2 = bar.add_task("processing", total=None)
             n = process_pending(ctx)
             bar.update(t2, total=n, completed=n)
     finally:
         box.logout()
-    print(f"fetched {len(uids)} new message(s), processed {n}")
+    print(f"fetched {len(uids)} message(s), {stored} new, processed {n}")
     return EXIT_OK
 
 
@@ -389,7 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message", help=".eml file")
     p.add_argument("--received-at", help="ISO time the server received it (default: newest Received header)")
     p.add_argument("--json", action="store_true")
-    add("fetch", cmd_fetch, "fetch new mail from IMAP once and process it (backfill), with progress")
+    p = add("fetch", cmd_fetch, "fetch new mail from IMAP once and process it, with progress")
+    p.add_argument("--since", metavar="YYYY-MM-DD",
+                   help="deliberate backfill: also read older mail the server received on or after this day "
+                        "(default: past the checkpoint; on a first start from the earliest invitation date)")
     add("process", cmd_process, "process stored but unprocessed messages")
     p = add("results", cmd_results, "scores and ranking per part (after the opening)")
     p.add_argument("proc")

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from hankebot.mailer.imap_listener import FetchedMessage, ImapEndpoint, ImapListener
@@ -46,7 +47,25 @@ def make_listener(ctx: Context) -> ImapListener | None:
             return (cp.uidvalidity, cp.last_uid) if cp else None
 
     return ImapListener(ep, store, checkpoint, after_batch=lambda: process_pending(ctx), idle=im.idle,
-                        poll_seconds=im.poll_seconds)
+                        poll_seconds=im.poll_seconds, since=lambda: first_read_since(ctx))
+
+
+def first_read_since(ctx: Context) -> date:
+    """Where a first start reads the mailbox from: the earliest invitation date (the first invitation
+    sent, else the configured invitation_date) of the procurements, a day early for time zones; today
+    (a day early) when none is known. Older mail is never a procurement's, so it is not read unless asked
+    (`hankebot fetch --since DATE`)."""
+    with ctx.uow() as uow:
+        sent = uow.repo.first_invitation_sent()
+        sent_by_key = {p.key: sent[p.id] for p in uow.repo.procurements() if p.id in sent}
+    days: list[date] = []
+    for ps in ctx.settings.procurements:  # the first invitation really sent, else the planned date
+        if ps.key in sent_by_key:
+            days.append(sent_by_key[ps.key].astimezone(ctx.cfg.tz).date())
+        elif ps.invitation_date is not None:
+            days.append(ps.invitation_date)
+    first = min(days) if days else datetime.now(ctx.cfg.tz).date()
+    return first - timedelta(days=1)
 
 
 @dataclass
