@@ -131,8 +131,9 @@ def test_asice_container_files_and_signer():
     assert [a.path for a in p.attachments] == [f"pakkumus.asice/{OFFER[0]}", f"pakkumus.asice/{COST[0]}"]
     assert len(p.signatures) == 1
     sig = p.signatures[0]
-    assert (sig.container, sig.signer_name, sig.signer_code, sig.status) == (
-        "pakkumus.asice", "Mari-Liis Männik", "47101010033", "parsed_not_verified")
+    # the sample is signed with a self-made certificate: read, but not trusted
+    assert (sig.container, sig.signer_name, sig.signer_code, sig.indication, sig.sub_indication) == (
+        "pakkumus.asice", "Mari-Liis Männik", "47101010033", "INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND")
 
 
 def _asice_parts(container: bytes) -> tuple[dict, dict]:
@@ -150,7 +151,8 @@ def test_asice_tampered_file_is_invalid():
     container = sm.build_asice([OFFER, COST], tamper=True)
     sigs, data = _asice_parts(container)
     [info] = inspect_signatures("x.asice", sigs, data)
-    assert info.status == "invalid" and "digest mismatch" in info.detail
+    assert (info.indication, info.sub_indication) == ("TOTAL-FAILED", "HASH_FAILURE")
+    assert "muudetud" in info.reason and "Digest mismatch" in info.errors[0]
     assert info.signer_code == "47101010033"
 
 
@@ -162,21 +164,24 @@ def test_asice_forged_signature_value_is_invalid():
     forged = base64.b64encode(bytes([value[0] ^ 1]) + value[1:])
     sigs["META-INF/signatures0.xml"] = xml[:start] + forged + xml[xml.index(b"<", start):]
     [info] = inspect_signatures("x.asice", sigs, data)
-    assert info.status == "invalid" and "signature value" in info.detail
+    assert (info.indication, info.sub_indication) == ("TOTAL-FAILED", "SIG_CRYPTO_FAILURE")
+    assert "rikutud" in info.reason
 
 
 def test_asice_extra_unsigned_file_is_invalid():
     sigs, data = _asice_parts(sm.build_asice([COST]))
     data["lisatud hiljem.txt"] = b"x"
-    assert inspect_signatures("x.asice", sigs, data)[0].status == "invalid"
+    [info] = inspect_signatures("x.asice", sigs, data)
+    assert info.indication == "TOTAL-FAILED" and "lisatud hiljem.txt" in info.reason
 
 
-def test_asice_unsigned_or_garbage_is_unreadable():
+def test_asice_unsigned_or_garbage_is_a_failed_signature():
     p = parse_message(sm.bid_message("a@firma.ee", "A", attachments=[("p.asice", sm.build_asice([COST], signed=False))]))
     assert [a.filename for a in p.attachments] == [COST[0]]
-    assert [s.status for s in p.signatures] == ["unreadable"]
-    assert inspect_signatures("x", {"META-INF/signatures0.xml": b"<not xml"}, {})[0].status == "unreadable"
-    assert inspect_signatures("x", {"META-INF/signatures0.xml": b"<a/>"}, {})[0].status == "unreadable"
+    assert [(s.indication, s.sub_indication) for s in p.signatures] == [("TOTAL-FAILED", "FORMAT_FAILURE")]
+    for garbage in (b"<not xml", b"<a/>"):
+        [info] = inspect_signatures("x", {"META-INF/signatures0.xml": garbage}, {})
+        assert (info.indication, info.sub_indication) == ("TOTAL-FAILED", "FORMAT_FAILURE") and info.reason
 
 
 def test_tnef_reported_not_crashed():
@@ -331,7 +336,7 @@ def test_asice_sent_as_octet_stream_still_opened():
     raw = sm.bid_message("a@firma.ee", "A", attachments=[("Pakkumus_allkirjastatud.bdoc", container)])
     p = parse_message(raw)
     assert [a.path for a in p.attachments] == [f"Pakkumus_allkirjastatud.bdoc/{COST[0]}"]
-    assert p.signatures[0].status == "parsed_not_verified"
+    assert p.signatures[0].signer_code == "47101010033" and p.signatures[0].indication == "INDETERMINATE"
 
 
 def test_raw_eight_bit_headers_decode_as_utf8_or_windows_1257():

@@ -85,8 +85,9 @@ def _bullets(items: Iterable[str], empty: str = "—") -> list[str]:
 
 def new_bid_text(proc_ref: str, bidder_name: str, parts: Sequence[int], received_at: datetime,
                  missing_forms: Sequence[str] = (), problems: Sequence[str] = (),
-                 replaces_earlier: bool = False) -> str:
-    """A bid arrived (on time). `received_at` local time; `missing_forms` titles; `problems` messages.
+                 replaces_earlier: bool = False, signatures: Sequence[str] = ()) -> str:
+    """A bid arrived (on time). `received_at` local time; `missing_forms` titles; `problems` messages;
+    `signatures` one core.signatures.describe() line each (who signed and when is not sealed).
     Deliberately no price or form content: bids are sealed until the opening."""
     lines = [_head("📥", "Uus pakkumus", proc_ref),
              f"Pakkuja: <b>{esc(bidder_name)}</b>",
@@ -99,6 +100,9 @@ def new_bid_text(proc_ref: str, bidder_name: str, parts: Sequence[int], received
         lines += _bullets(missing_forms)
     else:
         lines.append("Kõik nõutud vormid on olemas.")
+    if signatures:
+        lines.append("✍️ Digiallkiri:")
+        lines += _bullets(signatures)
     if problems:
         lines.append("⚠️ Probleemid:")
         lines += _bullets(problems)

@@ -111,7 +111,7 @@ class BidForScoring:
     `price` is the bid's price on the procurement's basis (None when unknown);
     `grades` maps criterion key -> Grade for the graded criteria graded so far;
     an `excluded` bid ("kõrvale jäetud") takes no part in scoring, `exclusion_reason` says why;
-    `problems` are Estonian notes shown in the protocol.
+    `problems` are Estonian notes shown in the protocol; `signatures` the digital signatures' lines.
     """
 
     bid_id: str
@@ -123,6 +123,7 @@ class BidForScoring:
     excluded: bool = False
     exclusion_reason: str | None = None
     problems: list[str] = field(default_factory=list)
+    signatures: list[str] = field(default_factory=list)  # core.signatures.describe() lines, for the protocol
 
     def __post_init__(self) -> None:
         if self.price is not None:

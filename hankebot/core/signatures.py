@@ -34,6 +34,9 @@ ADESIG_QC = "ADESIG_QC"  # advanced signature with a qualified certificate
 ADESIG = "ADESIG"
 NOT_ADES = "NOT_ADES"
 
+# problem codes that repeat a signature's own verdict (a reader showing the signature lines may skip them)
+VERDICT_CODES = frozenset({"signature_failed", "signature_indeterminate"})
+
 _LEVEL_ET = {QESIG: "kvalifitseeritud e-allkiri", ADESIG_QC: "täiustatud e-allkiri kvalifitseeritud sertifikaadiga",
              ADESIG: "täiustatud e-allkiri (mitte kvalifitseeritud)", NOT_ADES: "ei ole täiustatud e-allkiri"}
 _INDICATION_ET = {TOTAL_PASSED: "allkiri kehtib", TOTAL_FAILED: "allkiri ei kehti",

@@ -85,9 +85,9 @@ xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:xades="http://uri.etsi.org/0
 <ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>\
 <ds:Object><xades:QualifyingProperties Target="#S0"><xades:SignedProperties Id="S0-SignedProperties">\
 <xades:SignedSignatureProperties><xades:SigningTime>{time}</xades:SigningTime>\
-<xades:SigningCertificate><xades:Cert><xades:CertDigest>\
+<xades:SigningCertificateV2><xades:Cert><xades:CertDigest>\
 <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>{cert_digest}</ds:DigestValue>\
-</xades:CertDigest></xades:Cert></xades:SigningCertificate></xades:SignedSignatureProperties>\
+</xades:CertDigest></xades:Cert></xades:SigningCertificateV2></xades:SignedSignatureProperties>\
 </xades:SignedProperties></xades:QualifyingProperties></ds:Object></ds:Signature></asic:XAdESSignatures>"""
 
 

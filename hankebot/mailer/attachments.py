@@ -24,6 +24,7 @@ from hankebot.mailer.signatures import (
     is_asice_name,
     is_signature_file,
 )
+from hankebot.mailer.signature_trust import load_trust_store
 
 MB = 1024 * 1024
 ZIP_TYPES = {"application/zip", "application/x-zip-compressed", "application/x-zip"}
@@ -39,6 +40,7 @@ class AttachmentLimits:
     max_depth: int = 5  # containers inside containers: forwards, zips, asice
     max_ratio: int = 100  # uncompressed / compressed size of a zip member
     max_files: int = 200  # files of one message, archive members included
+    trust_dir: str | None = None  # signature trust anchors; None: the packaged SK certificates
 
 
 @dataclass
@@ -368,7 +370,8 @@ class Collector:
     def _asice_members(self, path: str, members: list[tuple[str, bytes]], depth: int) -> None:
         sig_files = {m: c for m, c in members if is_signature_file(m)}
         data_files = {m: c for m, c in members if m != "mimetype" and not m.startswith("META-INF/")}
-        self.result.signatures.extend(inspect_signatures(path, sig_files, data_files))
+        store = load_trust_store(self.limits.trust_dir)
+        self.result.signatures.extend(inspect_signatures(path, sig_files, data_files, store))
         for member, content in data_files.items():
             base = member.rsplit("/", 1)[-1]
             ctype = mimetypes.guess_type(base, strict=False)[0] or "application/octet-stream"

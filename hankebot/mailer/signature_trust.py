@@ -75,6 +75,8 @@ def load_trust_store(trust_dir: str | Path | None = None) -> TrustStore:
     """The admin's folder (every PEM/DER certificate file in it) or the packaged SK certificates."""
     if trust_dir:
         folder = Path(trust_dir).expanduser()
+        if not folder.is_dir():
+            return TrustStore((), str(folder), (f"{folder}: no such folder",))
         files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in CERT_SUFFIXES)
         source = str(folder)
     else:

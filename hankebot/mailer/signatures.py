@@ -95,9 +95,11 @@ def is_signature_file(name: str) -> bool:
 
 def inspect_signatures(container: str, signature_files: Mapping[str, bytes], data_files: Mapping[str, bytes],
                        trust: TrustStore | None = None) -> list[SignatureReport]:
-    """Validate each META-INF/*signatures*.xml of a container against its data files. Never raises;
-    a container without any signature file gives no report (the caller decides if one was required)."""
+    """Validate each META-INF/*signatures*.xml of a container against its data files. Never raises."""
     store = trust if trust is not None else load_trust_store()
+    if not signature_files:
+        return [SignatureReport(container, s.TOTAL_FAILED, s.FORMAT_FAILURE, "konteineris ei ole ühtegi allkirja",
+                                errors=("no signature file in container",))]
     out: list[SignatureReport] = []
     for name in sorted(signature_files):
         try:
@@ -262,8 +264,10 @@ def _verify_xml(xml: bytes, cert: x509.Certificate, data_files: Mapping[str, byt
         return (s.HASH_FAILURE if "certificate" not in str(exc) else s.SIG_CRYPTO_FAILURE), f"signxml: {exc}"
     except InvalidSignature as exc:
         return s.SIG_CRYPTO_FAILURE, f"signxml: {exc}"
-    except (InvalidInput, ValueError, etree.XMLSyntaxError) as exc:
-        return s.FORMAT_FAILURE, f"signxml: {exc}"
+    except (InvalidInput, ValueError, etree.LxmlError) as exc:  # DocumentInvalid: against the XAdES schema
+        return s.FORMAT_FAILURE, f"signxml: {exc!r}"
+    except Exception as exc:  # noqa: BLE001 - any other refusal is still a failed signature, with its signer
+        return s.FORMAT_FAILURE, f"signxml: {exc!r}"
     return None
 
 

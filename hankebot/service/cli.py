@@ -181,6 +181,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_inspect(args) -> int:
+    from hankebot.core.signatures import describe as describe_signature
     from hankebot.service.config import load_config
     from hankebot.service.extract import extract
 
@@ -214,7 +215,8 @@ def cmd_inspect(args) -> int:
         if data["offer"].get(k):
             print(f"  offer {k}:\n    " + data["offer"][k].replace("\n", "\n    "))
     for s in data["signatures"]:
-        print(f"  signature in {s['container']}: {s['signer']} ({s['code']}) – {s['status']}")
+        print(f"  signature {s['indication']}{'/' + s['sub_indication'] if s.get('sub_indication') else ''}: "
+              f"{describe_signature(s)}")
     for p in data["problems"]:
         print(f"  PROBLEM {p['code']}: {p['message']}")
     return EXIT_OK

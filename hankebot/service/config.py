@@ -99,6 +99,15 @@ class AttachmentLimitSettings(_Strict):
     max_files: int = Field(200, ge=1)
 
 
+class SignatureSettings(_Strict):
+    """Digital signatures of ASiC-E / BDOC bids. `trust_dir`: a folder of PEM/DER certificates that
+    replaces the packaged SK ID Solutions trust anchors; `required`: a bid without a valid signature
+    is a problem for the expert (not a rejection)."""
+
+    trust_dir: str | None = None
+    required: bool = False
+
+
 class PriceCellSettings(_Strict):
     basis: PriceBasis
     sheet: str
@@ -307,6 +316,7 @@ class Settings(_Strict):
     mail: MailSettings = MailSettings()
     telegram: TelegramSettings = TelegramSettings()
     attachments: AttachmentLimitSettings = AttachmentLimitSettings()
+    signatures: SignatureSettings = SignatureSettings()
     procurements: list[ProcurementSettings] = Field(default_factory=list, alias="procurement")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from hankebot.core import lifecycle
 from hankebot.core.evaluation import BidForScoring, Criterion, Grade as CoreGrade, Level, PartResult, ProtocolData, ScoringRules
 from hankebot.core.lifecycle import State
+from hankebot.core.signatures import VERDICT_CODES, describe as describe_signature
 from hankebot.core.scoring import format_eur, format_number, score_part, validate_grade
 from hankebot.core.sealing import is_sealed, opening_time
 from hankebot.service.config import ProcurementSettings
@@ -20,7 +21,8 @@ from hankebot.storage.tables import Grade, utcnow
 BLOCKING = {"late_bid", "missing_form", "ambiguous_price", "missing_price", "implausible_price", "formula_not_evaluated",
             "price_needs_manual_entry", "unreadable_cost_form", "unknown_sender", "not_invited_address",
             "price_basis_mismatch", "part_unclear", "part_not_invited", "cost_form_part_unclear", "zip_bomb",
-            "attachment_too_large", "malformed_message", "form_reader_error", "unknown_procurement"}
+            "attachment_too_large", "malformed_message", "form_reader_error", "unknown_procurement",
+            "signature_missing", "signature_required"}  # the last two only when the config requires a signature
 
 
 class Sealed(Exception):
@@ -87,7 +89,9 @@ def results(ctx: Context, proc_key: str) -> list[PartResult]:
             scoring.append(BidForScoring(bid_id=str(b.id), bidder_key=bd.key if bd else b.sender,
                                          bidder_name=bd.name if bd else b.sender, price=b.price, received_at=b.received_at,
                                          grades=by_bid.get(b.id, {}), excluded=excluded, exclusion_reason=reason,
-                                         problems=[pr["message"] for pr in (b.problems or [])]))
+                                         problems=[pr["message"] for pr in (b.problems or [])
+                                                   if pr.get("code") not in VERDICT_CODES],  # signatures say it
+                                         signatures=[describe_signature(x) for x in (b.signatures or [])]))
         out.append(score_part(criteria(ps, n), scoring, rules(ps), part_no=n, part_name=parts[n].name))
     return out
 

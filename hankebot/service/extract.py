@@ -17,6 +17,7 @@ from hankebot.core.matching import (
 )
 from hankebot.core.models import FormKind, FormSpec, MessageKind, PriceReading
 from hankebot.core.problems import Problem
+from hankebot.core.signatures import signature_problems
 from hankebot.mailer.attachments import Attachment, AttachmentLimits
 from hankebot.mailer.mime import ParsedMessage, parse_message
 from hankebot.service.config import LoadedConfig, ProcurementSettings
@@ -81,8 +82,7 @@ class Extraction:
             "price": {str(x.part_no): {"price": str(x.price) if x.price is not None else None, "basis": x.basis,
                                        "file": x.cost_form} for x in self.parts},
             "offer": self.offer,
-            "signatures": [{"container": s.container, "signer": s.signer_name, "code": s.signer_code, "status": s.status}
-                           for s in p.signatures],
+            "signatures": [s.as_dict() for s in p.signatures],
             "bounce": None if p.bounce is None else {"failed_recipients": p.bounce.failed_recipients,
                                                      "status": p.bounce.status_codes, "diagnostic": p.bounce.diagnostic,
                                                      "original_message_id": p.bounce.original_message_id},
@@ -100,8 +100,10 @@ class Extraction:
 
 def limits_from(cfg: LoadedConfig) -> AttachmentLimits:
     a = cfg.settings.attachments
+    trust = cfg.settings.signatures.trust_dir
     return AttachmentLimits(max_total_bytes=int(a.max_total_mb * MB), max_file_bytes=int(a.max_file_mb * MB),
-                            max_depth=a.max_depth, max_ratio=a.max_ratio, max_files=a.max_files)
+                            max_depth=a.max_depth, max_ratio=a.max_ratio, max_files=a.max_files,
+                            trust_dir=str(cfg.resolve(trust)) if trust else None)
 
 
 def extract(
@@ -232,6 +234,7 @@ def _extract(
 
     offer = next((f for f in forms if f.spec.kind == FormKind.OFFER), None)
     offer_parts: list[int] = []
+    reading = None
     if offer is not None:
         from hankebot.mailer.forms.offer_form import read_offer_form
 
@@ -244,6 +247,9 @@ def _extract(
             problems.extend(reading.problems)
         except Exception as e:
             problems.append(Problem("form_reader_error", f"Pakkumuse vormi ei õnnestunud lugeda: {type(e).__name__}"))
+    problems.extend(signature_problems(parsed.signatures, required=cfg.settings.signatures.required,
+                                       offer_code=reading.registry_code if reading else None,
+                                       offer_text=reading.full_text if reading else ""))
 
     configured = {p.number for p in proc.parts}
     invited = [p.number for p in proc.parts if p.invited]

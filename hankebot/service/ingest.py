@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlmodel import select
 
 from hankebot.core.models import MessageKind
+from hankebot.core.signatures import describe as describe_signature
 from hankebot.service.context import Context
 from hankebot.service.extract import Extraction, extract
 from hankebot.service.notify import enqueue
@@ -171,7 +172,7 @@ def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidde
                       price=pb.price, price_basis=pb.basis, forms_found=[f.spec.key for f in ex.forms],
                       missing_forms=[f.key for f in ex.missing_forms],
                       problems=[pr.as_dict() for pr in _unique([*ex.parsed.problems, *ex.problems, *pb.problems])],
-                      offer=ex.offer)
+                      offer=ex.offer, signatures=[s.as_dict() for s in p.signatures])
             prev = None if ex.late else repo.active_bid_of(proc.id, pb.part_no, bid.bidder_id, p.from_addr)
             repo.add(bid)
             if prev is not None and prev.received_at <= bid.received_at and not prev.late:
@@ -182,9 +183,11 @@ def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidde
         if ex.late:
             text = texts.late_bid_text(ref, name, received, ctx.local(proc.deadline))
         else:
-            probs = [pr.message for pr in ex.all_problems() if pr.code not in ("missing_form", "late_bid")]
+            shown_apart = ("missing_form", "late_bid", "signature_failed", "signature_indeterminate")
+            probs = [pr.message for pr in ex.all_problems() if pr.code not in shown_apart]
             text = texts.new_bid_text(ref, name, [pb.part_no for pb in ex.parts], received,
-                                      [f.title for f in ex.missing_forms], probs, replaces_earlier=replaces)
+                                      [f.title for f in ex.missing_forms], probs, replaces_earlier=replaces,
+                                      signatures=[describe_signature(s) for s in p.signatures])
         enqueue(ctx, repo, "late_bid" if ex.late else "new_bid", text, key, pid)
     elif ex.kind == MessageKind.DECLINE:
         enqueue(ctx, repo, "decline", texts.decline_text(ref, name, received, _excerpt(ex, 300) or None), key, pid)

@@ -123,6 +123,8 @@ def _notes(part: PartResult) -> list[tuple[str, str]]:
     for s in part.ranked + part.pending:
         if s.tie_note:
             notes.append((s.bid.bidder_name, s.tie_note))
+        for line in s.bid.signatures:
+            notes.append((s.bid.bidder_name, f"Digiallkiri: {line}"))
         for p in s.bid.problems:
             notes.append((s.bid.bidder_name, p))
     return notes

@@ -152,6 +152,7 @@ class Bid(SQLModel, table=True):
     missing_forms: list = _jsonlist()  # form keys
     problems: list = _jsonlist()  # [{code, message}]
     offer: dict = _json()  # offer form reading: bidder name, code, trainers, materials, methods
+    signatures: list = _jsonlist()  # core.signatures.SignatureReport.as_dict() per signature of the bid's containers
     status: str = Field(default="active", max_length=16)  # active | superseded
     superseded_by: Optional[int] = Field(default=None, foreign_key="bid.id")
     decision: str = Field(default="none", max_length=16)  # none | accepted | rejected (for bids with problems)

@@ -1,0 +1,218 @@
+"""Digital signatures of ASiC-E containers made by a real local CA hierarchy (devstack/signing.py):
+signxml checks the XML signature, the chain must reach a trust anchor, the RFC 3161 time-stamp
+(made by `openssl ts`) and the OCSP response (cryptography's builder) must verify; each broken case
+gives its own SiVa indication, sub-indication and Estonian reason."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hankebot.core import signatures as s
+from hankebot.core.signatures import describe, signature_problems
+from hankebot.devstack import sample_mail as sm
+from hankebot.devstack.signing import LocalPKI, Spoil, build_signed_asice
+from hankebot.mailer.attachments import AttachmentLimits
+from hankebot.mailer.mime import parse_message
+from hankebot.mailer.signature_trust import default_anchor_files, fingerprint, load_certificates, load_trust_store
+from hankebot.mailer.signatures import inspect_signatures
+
+FILES = [("Lisa 2 pakkumuse vorm.docx", b"PK\x03\x04 pakkumuse vorm"), ("maksumus.xlsx", b"PK\x03\x04 hinnad")]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pki() -> LocalPKI:
+    return LocalPKI()
+
+
+@pytest.fixture(scope="module")
+def store(pki, tmp_path_factory):
+    return load_trust_store(pki.write_trust_dir(tmp_path_factory.mktemp("trust")))
+
+
+def _check(container: bytes, store) -> s.SignatureReport:
+    with zipfile.ZipFile(io.BytesIO(container)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    sigs = {n: d for n, d in members.items() if n.startswith("META-INF/signatures")}
+    data = {n: d for n, d in members.items() if n != "mimetype" and not n.startswith("META-INF/")}
+    [report] = inspect_signatures("pakkumus.asice", sigs, data, store)
+    return report
+
+
+def test_valid_lt_signature_passes_with_signer_time_and_level(pki, store):
+    r = _check(build_signed_asice(FILES, pki.person(), pki), store)
+    assert (r.indication, r.sub_indication, r.errors) == (s.TOTAL_PASSED, None, ())
+    assert (r.signer_name, r.signer_code, r.signed_by) == ("Mari-Liis Männik", "47101010033",
+                                                           "MÄNNIK,MARI-LIIS,47101010033")
+    # like a trusted list, the store names the issuing CA: the chain ends there
+    assert (r.signature_format, r.signature_level, r.trust_anchor) == ("XAdES_BASELINE_LT", s.QESIG,
+                                                                       "TEST of ESTEID-HB 2026")
+    best = dt.datetime.fromisoformat(r.best_signature_time)  # the time-stamp's genTime
+    assert abs(best - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(hours=1)
+    assert r.claimed_signing_time and r.claimed_signing_time.endswith("Z")
+    line = describe(r)
+    assert "allkiri kehtib" in line and "Mari-Liis Männik (isikukood 47101010033)" in line
+    assert "kvalifitseeritud e-allkiri" in line and "allkirjastamise aeg" in line
+
+
+def _expired(pki):
+    return pki.person(not_before=pki.now - dt.timedelta(days=400), not_after=pki.now - dt.timedelta(days=1))
+
+
+OTHER = LocalPKI("Muu TEST Root CA")
+CASES = {
+    "expired": (lambda p: build_signed_asice(FILES, _expired(p), p), s.TOTAL_FAILED, s.EXPIRED, "aegunud"),
+    "revoked": (lambda p: build_signed_asice(FILES, p.person(), p, Spoil(ocsp_status="revoked")),
+                s.TOTAL_FAILED, s.REVOKED, "tühistatud"),
+    "changed data file": (lambda p: build_signed_asice(FILES, p.person(), p, Spoil(change_file=True)),
+                          s.TOTAL_FAILED, s.HASH_FAILURE, "pärast allkirjastamist muudetud"),
+    "broken signature": (lambda p: build_signed_asice(FILES, p.person(), p, Spoil(signature_value=True)),
+                         s.TOTAL_FAILED, s.SIG_CRYPTO_FAILURE, "allkiri on rikutud"),
+    "self-signed": (lambda p: build_signed_asice(FILES, p.person(self_signed=True), p),
+                    s.INDETERMINATE, s.NO_CERTIFICATE_CHAIN_FOUND, "usaldatud sertifitseerimiskeskuse"),
+    "untrusted root": (lambda p: build_signed_asice(FILES, OTHER.person(), OTHER),
+                       s.INDETERMINATE, s.NO_CERTIFICATE_CHAIN_FOUND, "usaldatud sertifitseerimiskeskuse"),
+    "no OCSP": (lambda p: build_signed_asice(FILES, p.person(), p, Spoil(no_ocsp=True)),
+                s.INDETERMINATE, s.TRY_LATER, "kehtivuskinnitus"),
+    "no time evidence (B level)": (lambda p: build_signed_asice(FILES, p.person(), None),
+                                   s.INDETERMINATE, s.NO_POE, "tõendamata"),
+    "unsigned file added": (lambda p: build_signed_asice(FILES, p.person(), p, Spoil(extra_unsigned_file=True)),
+                            s.TOTAL_FAILED, s.FORMAT_FAILURE, "katmata faile: lisa.txt"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_broken_case_has_its_indication_and_reason(pki, store, case):
+    make, indication, sub, words = CASES[case]
+    r = _check(make(pki), store)
+    assert (r.indication, r.sub_indication) == (indication, sub), r.errors
+    assert words in r.reason and r.errors
+    assert r.signer_code == "47101010033"  # who signed is known even when the signature fails
+    assert f"Põhjus: {r.reason}" in describe(r)
+
+
+def test_revoked_after_signing_still_passes_with_a_warning(pki, store):
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=30)
+    r = _check(build_signed_asice(FILES, pki.person(), pki, Spoil(ocsp_status="revoked", revoked_at=later)), store)
+    assert r.indication == s.TOTAL_PASSED and any("revoked after signing" in w for w in r.warnings)
+
+
+def test_time_stamp_over_other_data_is_no_proof_of_time(pki, store):
+    blob = build_signed_asice(FILES, pki.person(), pki)
+    other = build_signed_asice(FILES, pki.person(), pki)  # a genuine token, but for another signature
+    token = lambda b: re.search(rb"<xades:EncapsulatedTimeStamp>([^<]+)<", _sig_xml(b)).group(1)  # noqa: E731
+    swapped = _replace_sig_xml(blob, _sig_xml(blob).replace(token(blob), token(other)))
+    r = _check(swapped, store)
+    assert (r.indication, r.sub_indication) == (s.INDETERMINATE, s.NO_POE)
+    assert any("time-stamp not valid" in e for e in r.errors)
+
+
+def test_ocsp_response_from_an_untrusted_responder_is_not_used(pki, store):
+    blob = build_signed_asice(FILES, pki.person(), pki)
+    forged = OTHER.ocsp_response(pki.person(), issuer=pki.issuing)  # signed by another CA's responder
+    xml = _sig_xml(blob)
+    xml = re.sub(rb"<xades:EncapsulatedOCSPValue>[^<]+<",
+                 b"<xades:EncapsulatedOCSPValue>" + __import__("base64").b64encode(forged) + b"<", xml)
+    r = _check(_replace_sig_xml(blob, xml), store)
+    assert (r.indication, r.sub_indication) == (s.INDETERMINATE, s.TRY_LATER)
+    assert any("OCSP" in e for e in r.errors)
+
+
+def _sig_xml(blob: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        return zf.read("META-INF/signatures0.xml")
+
+
+def _replace_sig_xml(blob: bytes, xml: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, xml if info.filename == "META-INF/signatures0.xml" else src.read(info.filename))
+    return out.getvalue()
+
+
+def test_packaged_sk_anchors_are_the_documented_ones_and_do_not_trust_a_local_ca(pki):
+    files = default_anchor_files()
+    names = {f.name for f in files}
+    assert "esteid2018.pem" in names and "EID_Q_2024E.pem" in names
+    assert not any(n.lower().startswith(("test", "demo")) for n in names)
+    documented = (ROOT / "docs" / "trust-anchors.md").read_text(encoding="utf-8")
+    for f in files:
+        for cert in load_certificates(f.read_bytes()):
+            assert fingerprint(cert) in documented, f"{f.name} not in docs/trust-anchors.md"
+    default = load_trust_store()
+    assert len(default.anchors) >= 10 and default.problems == ()
+    r = _check(build_signed_asice(FILES, pki.person(), pki), default)
+    assert (r.indication, r.sub_indication) == (s.INDETERMINATE, s.NO_CERTIFICATE_CHAIN_FOUND)
+
+
+def test_chain_through_the_intermediate_the_container_carries(pki, tmp_path):
+    (tmp_path / "root-only").mkdir()
+    (tmp_path / "root-only" / "root.pem").write_bytes(pki.root.pem())
+    root_only = load_trust_store(tmp_path / "root-only")
+    r = _check(build_signed_asice(FILES, pki.person(), pki), root_only)
+    assert (r.indication, r.trust_anchor) == (s.TOTAL_PASSED, "Hankebot TEST Root CA")
+    # without the intermediate in CertificateValues the path cannot be built
+    bare = build_signed_asice(FILES, pki.person(), pki, Spoil(embed_chain=[pki.tsa.cert]))
+    assert _check(bare, root_only).sub_indication == s.NO_CERTIFICATE_CHAIN_FOUND
+
+
+def test_admin_trust_dir_replaces_the_anchors(pki, tmp_path):
+    OTHER.write_trust_dir(tmp_path / "other")
+    r = _check(build_signed_asice(FILES, pki.person(), pki), load_trust_store(tmp_path / "other"))
+    assert r.indication == s.INDETERMINATE
+    missing = load_trust_store(tmp_path / "nowhere")
+    assert missing.anchors == () and "no such folder" in missing.problems[0]
+
+
+def test_mime_layer_uses_the_configured_trust_dir(pki, tmp_path):
+    container = build_signed_asice(FILES, pki.person(), pki)
+    raw = sm.bid_message("mari@koolitus.ee", "Mari Männik", attachments=[("pakkumus.asice", container)])
+    [r] = parse_message(raw, AttachmentLimits(trust_dir=str(pki.write_trust_dir(tmp_path / "t")))).signatures
+    assert r.indication == s.TOTAL_PASSED and r.container == "pakkumus.asice"
+    [untrusted] = parse_message(raw).signatures  # the packaged SK anchors
+    assert untrusted.sub_indication == s.NO_CERTIFICATE_CHAIN_FOUND
+
+
+def _report(**kw) -> s.SignatureReport:
+    base = dict(container="p.asice", indication=s.TOTAL_PASSED, signer_name="Mari-Liis Männik",
+                signer_code="47101010033")
+    return s.SignatureReport(**{**base, **kw})
+
+
+def test_problems_for_the_expert():
+    assert [p.code for p in signature_problems([], required=True)] == ["signature_missing"]
+    assert signature_problems([], required=False) == []
+    failed = _report(indication=s.TOTAL_FAILED, sub_indication=s.HASH_FAILURE, reason="faili on muudetud")
+    codes = [p.code for p in signature_problems([failed], required=True)]
+    assert codes == ["signature_failed", "signature_required"]
+    assert [p.code for p in signature_problems([_report(indication=s.INDETERMINATE)], required=False)] == [
+        "signature_indeterminate"]
+    assert signature_problems([_report()], required=True, offer_code="47101010033") == []
+
+
+def test_signer_cross_checked_against_the_offer_form():
+    # natural person: the personal code on the offer form must be the signer's
+    [p] = signature_problems([_report()], required=False, offer_code="38001010000")
+    assert p.code == "signer_mismatch" and "isikukood 38001010000" in p.message
+    # legal person: the signer named in the offer form (contact / representative) is a match
+    text = "Pakkuja: Koolitus OÜ, registrikood 12345678. Kontaktisik: Mari-Liis Männik, tel 5555"
+    assert signature_problems([_report()], required=False, offer_code="12345678", offer_text=text) == []
+    [p] = signature_problems([_report()], required=False, offer_code="12345678", offer_text="Esindaja: Jaan Tamm")
+    assert p.code == "signer_mismatch" and "registrikood 12345678" in p.message
+    # an e-seal of the company itself
+    seal = _report(signer_name="Koolitus OÜ", signer_code="12345678", legal_person=True)
+    assert signature_problems([seal], required=False, offer_code="12345678") == []
+
+
+def test_report_round_trips_through_the_stored_dict():
+    r = _report(best_signature_time="2026-01-14T08:29:11+00:00", signature_level=s.QESIG, warnings=("w",))
+    d = r.as_dict()
+    assert (d["signer"], d["code"], d["status"]) == ("Mari-Liis Männik", "47101010033", s.TOTAL_PASSED)
+    assert s.report_from_dict(d) == r
+    assert describe(d) == describe(r) and "14.01.2026 08:29 UTC" in describe(d)
