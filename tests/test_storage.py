@@ -23,7 +23,7 @@ from tests.helpers import TALLINN
 TABLES = {"procurement", "part", "bidder", "outbound_message", "inbound_message", "imap_checkpoint", "bid", "grade",
           "notification", "audit_log", "bot_state"}
 
-HEAD = "0003"  # the newest migration: bump with every new revision
+HEAD = "0004"  # the newest migration: bump with every new revision
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
