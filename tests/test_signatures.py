@@ -4,6 +4,7 @@ signxml checks the XML signature, the chain must reach a trust anchor, the RFC 3
 gives its own SiVa indication, sub-indication and Estonian reason."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import re
@@ -117,7 +118,7 @@ def test_ocsp_response_from_an_untrusted_responder_is_not_used(pki, store):
     forged = OTHER.ocsp_response(pki.person(), issuer=pki.issuing)  # signed by another CA's responder
     xml = _sig_xml(blob)
     xml = re.sub(rb"<xades:EncapsulatedOCSPValue>[^<]+<",
-                 b"<xades:EncapsulatedOCSPValue>" + __import__("base64").b64encode(forged) + b"<", xml)
+                 b"<xades:EncapsulatedOCSPValue>" + base64.b64encode(forged) + b"<", xml)
     r = _check(_replace_sig_xml(blob, xml), store)
     assert (r.indication, r.sub_indication) == (s.INDETERMINATE, s.TRY_LATER)
     assert any("OCSP" in e for e in r.errors)
@@ -216,3 +217,44 @@ def test_report_round_trips_through_the_stored_dict():
     assert (d["signer"], d["code"], d["status"]) == ("Mari-Liis Männik", "47101010033", s.TOTAL_PASSED)
     assert s.report_from_dict(d) == r
     assert describe(d) == describe(r) and "14.01.2026 08:29 UTC" in describe(d)
+
+
+# --- where the expert sees it: the bid card, the new-bid notification, the protocol -------------
+
+from helpers import add_bid  # noqa: E402
+from test_bot import AFTER, STAFF, api, bot, clock, ctx, say  # noqa: E402, F401 - fixtures
+
+
+async def test_bid_card_shows_each_signature_once(ctx, api, bot, clock, pki, store):  # noqa: F811
+    failed = _check(build_signed_asice(FILES, pki.person(), pki, Spoil(change_file=True)), store)
+    problems = signature_problems([failed], required=False)
+    bid_id = add_bid(ctx, "kadri", problems=[p.as_dict() for p in problems])
+    with ctx.uow() as uow:
+        b = uow.repo.bid(bid_id)
+        b.signatures = [failed.as_dict()]
+        uow.repo.s.add(b)
+        uow.commit()
+    clock.set(AFTER)
+    text = (await say(api, f"/bid {bid_id}"))["text"]
+    assert "✍️ pakkumus.asice: allkiri ei kehti, allkirjastaja Mari-Liis Männik (isikukood 47101010033)" in text
+    assert "Põhjus: allkirjastatud faili on pärast allkirjastamist muudetud" in text
+    assert text.count("allkiri ei kehti") == 1  # the verdict's problem is not repeated
+
+
+def test_new_bid_notification_and_protocol_notes_carry_the_signature(pki, store):
+    from hankebot.bot import texts
+    from decimal import Decimal
+
+    from hankebot.core.evaluation import BidForScoring, Criterion, ScoringRules
+    from hankebot.core.scoring import score_part
+    from hankebot.service.protocol import _notes
+
+    ok = _check(build_signed_asice(FILES, pki.person(), pki), store)
+    text = texts.new_bid_text("302834", "Mari-Liis Männik", [2], dt.datetime(2026, 1, 19, 14, 0),
+                              signatures=[describe(ok)])
+    assert "✍️ Digiallkiri:" in text and "allkiri kehtib" in text and "kvalifitseeritud e-allkiri" in text
+    bid = BidForScoring(bid_id="1", bidder_key="mari", bidder_name="Mari-Liis Männik", price="900",
+                        received_at=dt.datetime(2026, 1, 19, 14, 0), signatures=[describe(ok)])
+    price = Criterion("price", "Maksumus", Decimal(100), "price", "seed")
+    part = score_part((price,), [bid], ScoringRules(), 2, "II moodul")
+    assert ("Mari-Liis Männik", f"Digiallkiri: {describe(ok)}") in _notes(part)

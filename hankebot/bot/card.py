@@ -12,6 +12,7 @@ from hankebot.bot.texts import MAX_MESSAGE, esc
 from hankebot.core.et_format import datetime_et
 from hankebot.core.scoring import format_eur, format_number
 from hankebot.core.sealing import is_sealed
+from hankebot.core.signatures import VERDICT_CODES, describe as describe_signature
 
 BASIS_ET = {"natural_total": "kogukulu (füüsiline isik)", "legal_with_vat": "kogukulu km-ga"}
 DECISION_ET = {"accepted": "vastu võetud", "rejected": "tagasi lükatud"}
@@ -62,6 +63,7 @@ class CardData:
     active: bool
     criteria: list[CritView] = field(default_factory=list)
     files: int = 0
+    signatures: list[str] = field(default_factory=list)  # core.signatures.describe() per signature
 
     @property
     def gradable(self) -> bool:
@@ -98,7 +100,9 @@ def load_card(ctx, bid_id: int) -> CardData | None:
             bid_id=bid.id, reference=p.reference, bidder=bidder.name if bidder else bid.sender, part_no=bid.part_no,
             part_name=part.name if part else "", price=bid.price, price_basis=bid.price_basis,
             received_at=ctx.local(bid.received_at), late=bid.late,
-            problems=[pr.get("message", "") for pr in (bid.problems or [])], blocking=bool(blocking_problems(bid)),
+            problems=[pr.get("message", "") for pr in (bid.problems or []) if pr.get("code") not in VERDICT_CODES],
+            blocking=bool(blocking_problems(bid)),
+            signatures=[describe_signature(x) for x in (getattr(bid, "signatures", None) or [])],
             decision=bid.decision, decision_reason=bid.decision_reason, active=bid.status == "active",
             files=len(bid.forms_found or []))
         for c in ps.criteria_for(bid.part_no):
@@ -122,6 +126,8 @@ def _head(d: CardData) -> list[str]:
     lines.append(f"Saabus: {datetime_et(d.received_at)}" + (" ⏰ hilinenud" if d.late else ""))
     if not d.active:
         lines.append("Asendatud hilisema pakkumusega.")
+    for sig in d.signatures:  # the verdict's own problem is left out of `problems`: this line says it
+        lines.append(f"✍️ {esc(sig)}")
     for pr in d.problems:
         lines.append(f"⚠️ {esc(pr)}")
     if d.decision in DECISION_ET:
