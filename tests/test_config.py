@@ -123,7 +123,8 @@ def test_repeated_bidder_email(tmp_path):
     def edit(d):
         d["procurement"][0]["bidders"][4]["email"] = "INFO@arengukoolitus.example"
     err = _error(tmp_path, edit=edit)
-    _has(err, "procurement[0]", "bidders (email): repeated info@arengukoolitus.example")
+    # both entries are named (the original is bidders[0])
+    _has(err, "procurement[0]", "bidders[0] and bidders[4] have the same email 'info@arengukoolitus.example'")
 
 
 def test_graded_level_above_weight(tmp_path):

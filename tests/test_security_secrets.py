@@ -21,6 +21,7 @@ from hankebot.service.config import load_config
 from hankebot.service.context import open_context
 from hankebot.service.outbound import OutboundOptions, send_invitations
 from hankebot.storage.tables import AuditLog
+from hankebot.devstack.sample_forms import write_templates
 from helpers import REPO, Clock, make_config, utc
 from test_faults_env import notification_rows
 
@@ -67,7 +68,9 @@ def _config(tmp_path, smtp_port: int, api: FakeTelegramAPI | None = None):
             data["telegram"]["base_url"] = api.base_url
             data["telegram"]["base_file_url"] = api.base_file_url
 
-    return make_config(tmp_path, edit=edit)
+    path = make_config(tmp_path, edit=edit, forms=False)
+    write_templates(tmp_path / "forms" / "302834")  # real forms: check-config opens them
+    return path
 
 
 def _env() -> dict:

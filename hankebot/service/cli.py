@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -76,10 +77,15 @@ def _proc(ctx, key: str) -> str:
 
 
 def cmd_check_config(args) -> int:
-    from hankebot.service.config import load_config
+    from hankebot.service.config import ConfigError, load_config
+    from hankebot.service.form_files import form_file_problems
 
     path = Path(args.path) if args.path else _config_path(args)
-    cfg = load_config(path, check_files=not args.no_files)
+    cfg = load_config(path, check_files=False)
+    if not args.no_files:  # every form file opens, and has the sheets its price_cells name
+        problems = form_file_problems(cfg)
+        if problems:
+            raise ConfigError(cfg.path, problems)
     s = cfg.settings
     print(f"{path}: OK")
     for p in s.procurements:
@@ -440,6 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # e.g. `hankebot check-config | head`: the reader left early; no traceback
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())  # the flush at exit must not fail
+            except (OSError, ValueError):
+                pass
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: list[str] | None) -> int:
     from hankebot.core.lifecycle import LifecycleError
     from hankebot.service.config import ConfigError
     from hankebot.service.evaluation import Sealed

@@ -260,27 +260,7 @@ class ProcurementSettings(_Strict):
 
     @model_validator(mode="after")
     def _consistency(self) -> "ProcurementSettings":
-        errs = []
-        _unique(errs, "forms", [f.key for f in self.forms])
-        _unique(errs, "parts", [p.number for p in self.parts])
-        _unique(errs, "bidders (key)", [b.key for b in self.bidders])
-        _unique(errs, "bidders (email)", [b.email for b in self.bidders])
-        numbers = {p.number for p in self.parts}
-        for b in self.bidders:
-            for n in b.parts or []:
-                if n not in numbers:
-                    errs.append(f"bidder {b.key!r} is invited to part {n}, which is not configured")
-        for crit_list, where in [(self.criteria, "criteria")] + [
-            (p.criteria, f"part {p.number} criteria") for p in self.parts if p.criteria is not None
-        ]:
-            _unique(errs, where, [c.key for c in crit_list])
-            total = sum((c.weight for c in crit_list), Decimal(0))
-            if total != 100:
-                errs.append(f"{where}: weights add up to {total}, not 100")
-            if sum(1 for c in crit_list if c.kind == "price") > 1:
-                errs.append(f"{where}: more than one price criterion")
-        if not any(f.kind == FormKind.COST for f in self.forms):
-            errs.append("no form of kind 'cost' (the price comes from the cost form)")
+        errs = consistency_errors(self.model_dump(mode="json"))
         if errs:
             raise ValueError("; ".join(errs))
         return self
@@ -303,12 +283,56 @@ class ProcurementSettings(_Strict):
         return [f.spec() for f in self.forms]
 
 
-def _unique(errs: list[str], what: str, values: list) -> None:
-    seen, dup = set(), set()
-    for v in values:
-        (dup if v in seen else seen).add(v)
-    if dup:
-        errs.append(f"{what}: repeated {', '.join(map(str, sorted(dup, key=str)))}")
+def _unique(errs: list[str], where: str, what: str, values: list) -> None:
+    """One error per repeated value, naming every entry that has it: `bidders[0] and bidders[3] have the
+    same key 'x'`."""
+    at: dict = {}
+    for i, v in enumerate(values):
+        if v is not None:
+            at.setdefault(v, []).append(i)
+    for v, idx in at.items():
+        if len(idx) > 1:
+            names = [f"{where}[{i}]" for i in idx]
+            both = ", ".join(names[:-1]) + " and " + names[-1]
+            errs.append(f"{both} have the same {what} {v!r}")
+
+
+def _list(d: dict, key: str) -> list[dict]:
+    v = d.get(key)
+    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
+
+
+def consistency_errors(proc: dict) -> list[str]:
+    """The cross-field checks of one procurement, on its plain data (a model dump, or the raw TOML table
+    when some field failed validation, so these problems are listed with the others, not hidden)."""
+    errs: list[str] = []
+    forms, parts, bidders = _list(proc, "forms"), _list(proc, "parts"), _list(proc, "bidders")
+    _unique(errs, "forms", "key", [f.get("key") for f in forms])
+    _unique(errs, "parts", "number", [p.get("number") for p in parts])
+    _unique(errs, "bidders", "key", [b.get("key") for b in bidders])
+    _unique(errs, "bidders", "email",
+            [b["email"].lower() if isinstance(b.get("email"), str) else None for b in bidders])
+    numbers = {p.get("number") for p in parts}
+    for b in bidders:
+        for n in b.get("parts") or [] if isinstance(b.get("parts"), list) else []:
+            if n not in numbers:
+                errs.append(f"bidder {b.get('key')!r} is invited to part {n}, which is not configured")
+    lists = [(proc.get("criteria"), "criteria")] + [
+        (p.get("criteria"), f"part {p.get('number')} criteria") for p in parts if p.get("criteria") is not None]
+    for crit, where in lists:
+        crit = [c for c in crit if isinstance(c, dict)] if isinstance(crit, list) else []
+        _unique(errs, where, "key", [c.get("key") for c in crit])
+        try:
+            total = sum((Decimal(str(c.get("weight"))) for c in crit), Decimal(0))
+        except (ArithmeticError, ValueError):
+            total = None  # a weight that is not a number is reported on its own field
+        if total is not None and total.is_finite() and total != 100:
+            errs.append(f"{where}: weights add up to {total.normalize():f}, not 100")
+        if sum(1 for c in crit if c.get("kind") == "price") > 1:
+            errs.append(f"{where}: more than one price criterion")
+    if not any(f.get("kind") == FormKind.COST.value for f in forms):
+        errs.append("no form of kind 'cost' (the price comes from the cost form)")
+    return errs
 
 
 class Settings(_Strict):
@@ -324,7 +348,7 @@ class Settings(_Strict):
     @model_validator(mode="after")
     def _unique_procurements(self) -> "Settings":
         errs: list[str] = []
-        _unique(errs, "procurement keys", [p.key for p in self.procurements])
+        _unique(errs, "procurement", "key", [p.key for p in self.procurements])
         if errs:
             raise ValueError("; ".join(errs))
         return self
@@ -423,8 +447,30 @@ def parse_config_text(text: str, path: Path) -> Settings:
                 msg = msg[len("Value error, "):]
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (check the spelling)"
+            msg += _date_hint(err)
             problems.append((_loc(err["loc"]), msg))
+        # a failing field stops pydantic before the cross-field checks of its procurement: run them on the
+        # raw table too, so every problem is listed at once (a weight total is not hidden by a level error)
+        procs = data.get("procurement")
+        for i, proc in enumerate(procs if isinstance(procs, list) else []):
+            if not isinstance(proc, dict):
+                continue
+            loc = f"procurement[{i}]"
+            known = {part for f, m in problems if f == loc for part in m.split("; ")}
+            problems += [(loc, m) for m in consistency_errors(proc) if m not in known]
         raise ConfigError(path, problems)
+
+
+_DATE_EXAMPLES = {"datetime": "2026-01-19T15:00:00", "date": "2026-01-19"}
+
+
+def _date_hint(err) -> str:
+    """For a date or date-time field: the form it expects, e.g. `deadline = 2026-01-19T15:00:00`."""
+    kind = "datetime" if err["type"].startswith("datetime") else "date" if err["type"].startswith("date") else None
+    field = next((x for x in reversed(err["loc"]) if isinstance(x, str)), None)
+    if kind is None or field is None:
+        return ""
+    return f"; write it like `{field} = {_DATE_EXAMPLES[kind]}` (a TOML {kind.replace('datetime', 'date-time')}, no quotes)"
 
 
 def load_config(path: str | Path, check_files: bool = True) -> LoadedConfig:
