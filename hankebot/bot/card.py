@@ -120,7 +120,7 @@ def _head(d: CardData) -> list[str]:
              f"Hange {esc(d.reference)} · osa {d.part_no}" + (f": {esc(d.part_name)}" if d.part_name else "")]
     if d.price is not None:
         basis = BASIS_ET.get(d.price_basis or "", d.price_basis or "")
-        lines.append(f"Hind: <b>{format_eur(d.price)}</b>" + (f" ({esc(basis)})" if basis else ""))
+        lines.append(f"Hind: <b>{format_eur(d.price)}</b>" + (f" · {esc(basis)}" if basis else ""))
     else:
         lines.append("Hind: puudub")
     lines.append(f"Saabus: {datetime_et(d.received_at)}" + (" ⏰ hilinenud" if d.late else ""))

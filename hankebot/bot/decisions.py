@@ -132,6 +132,9 @@ async def on_decide_callback(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> N
     kind, _, rest = (q.data or "").partition(":")
     if not rest.isdigit():
         return
+    from hankebot.bot.actions import _drop_keyboard
+
+    await _drop_keyboard(update)  # the choice is made: its buttons go
     await _ask_reason(update, tg, int(rest), kind == "da")
 
 

@@ -106,7 +106,8 @@ def cmd_check_config(args) -> int:
 def cmd_demo(args) -> int:
     from hankebot.service.demo import run_demo
 
-    return run_demo(seconds_to_deadline=args.seconds, keep_dir=Path(args.keep) if args.keep else None)
+    return run_demo(seconds_to_deadline=args.seconds, keep_dir=Path(args.keep) if args.keep else None,
+                    bot=bool(getattr(args, "bot", False)))
 
 
 def cmd_run(args) -> int:
@@ -392,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "run the whole lifecycle of the reference procurement on embedded defaults")
     p.add_argument("--seconds", type=int, default=25, help="seconds from the invitations to the deadline (default 25)")
     p.add_argument("--keep", help="work in this directory and keep it (default: a temporary one)")
+    p.add_argument("--bot", action="store_true",
+                   help="also play the expert's side in Telegram against a local Bot API stand-in and print it")
     add("run", cmd_run, "the long-running service: IMAP listener, scheduler, notifications, Telegram bot")
     p = add("send-invitations", cmd_send_invitations, "pre-flight, then one invitation per bidder")
     p.add_argument("proc")

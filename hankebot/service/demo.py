@@ -94,7 +94,7 @@ async def _wait(pred, what: str, timeout: float = 40.0) -> None:
     raise RuntimeError(f"demo: timed out waiting for {what}")
 
 
-def run_demo(seconds_to_deadline: int = 25, keep_dir: Path | None = None) -> int:
+def run_demo(seconds_to_deadline: int = 25, keep_dir: Path | None = None, bot: bool = False) -> int:
     from hankebot.devstack._process import DevstackError, prepare_traversable_dir
     from hankebot.devstack.mailserver import MailServer
     from hankebot.devstack.sample_forms import write_templates
@@ -122,14 +122,28 @@ def run_demo(seconds_to_deadline: int = 25, keep_dir: Path | None = None) -> int
         write_templates(base / "forms")
         deadline = (datetime.now(TALLINN) + timedelta(seconds=seconds_to_deadline + 12)).replace(microsecond=0)
         cfg_path = demo_config(base, server.smtp_port, server.imap_port, deadline)
-        rc = asyncio.run(_lifecycle(server, cfg_path, deadline))
+        rc = asyncio.run(_lifecycle(server, cfg_path, deadline, bot=bot))
     finally:
         server.stop()  # the folder is left for the reader to open (its path is printed)
     print(f"\nDemo võttis {time.monotonic() - t_start:.0f} s. Kõik failid: {base}")
     return rc
 
 
-async def _lifecycle(server, cfg_path: Path, deadline: datetime) -> int:
+async def _lifecycle(server, cfg_path: Path, deadline: datetime, bot: bool = False) -> int:
+    if not bot:
+        return await _lifecycle_run(server, cfg_path, deadline, None)
+    from hankebot.devstack.telegram_api import FakeTelegramAPI
+    from hankebot.service import demo_bot
+
+    async with FakeTelegramAPI() as api:
+        api.add_user(demo_bot.STAFF_ID, first_name="Taimi")
+        api.add_chat(demo_bot.STAFF_ID, first_name="Taimi")
+        demo_bot.add_to_config(cfg_path, api)
+        print(f"Telegram: kohalik Bot API asendus {api.base_url} (ekspert: {demo_bot.STAFF_NAME})")
+        return await _lifecycle_run(server, cfg_path, deadline, demo_bot.Expert(api))
+
+
+async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert) -> int:
     from hankebot.devstack import sample_forms as sf
     from hankebot.devstack import sample_mail as sm
     from hankebot.core.models import PriceBasis
@@ -240,19 +254,26 @@ async def _lifecycle(server, cfg_path: Path, deadline: datetime) -> int:
             "pakkumus pärast tähtaega")
         await _wait(lambda: count(Bid, Bid.late == True) >= 1, "the late bid")  # noqa: E712
 
-        say("6. Avamine, eksperdi hinded ja otsused")
+        say("6. Avamine, eksperdi hinded ja otsused" + (" Telegramis" if expert else ""))
         grades = {"Arengu Koolituskeskus OÜ": (30, 30), "Kadri Jõgi": (15, 30), "Tugiteenused MTÜ": (30, 15)}
+        if expert is not None:
+            from hankebot.service.demo_bot import expert_evaluates
+
+            expert.out("  (teated, mis eksperdi Telegrami jõudsid:)")
+            expert.show_new()
+            await expert_evaluates(expert, grades, "Pakkumus ei vasta tingimustele: " +
+                                   "vorm puudub või saabus pärast tähtaega.")
         with ctx.uow() as uow:
             bids = uow.repo.bids(pid)
             names = {b.id: b.name for b in uow.repo.bidders(pid)}
-        for b in bids:
+        for b in bids if expert is None else []:
             name = names.get(b.bidder_id, b.sender)
             if name in grades and not b.late:
                 m, me = grades[name]
                 evaluation.grade_bid(ctx, b.id, "materials", Decimal(m), "Õppematerjalid toetavad mooduli õpiväljundeid.", "Taimi Nilson")
                 evaluation.grade_bid(ctx, b.id, "methods", Decimal(me), "Meetodid on aktiivsed ja põhjendatud.", "Taimi Nilson")
                 print(f"  hinnatud: {name}: materjalid {m}, meetodid {me}")
-        for b in evaluation.undecided(ctx, "302834"):
+        for b in evaluation.undecided(ctx, "302834") if expert is None else []:
             name = names.get(b.bidder_id, b.sender)
             why = "; ".join(pr["message"] for pr in evaluation.blocking_problems(b))
             evaluation.decide_bid(ctx, b.id, False, why, "Taimi Nilson")
