@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, _unavailable
+from conftest import REPO, _unavailable
 
 pytestmark = pytest.mark.mailserver
 

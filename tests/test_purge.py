@@ -43,7 +43,8 @@ def _counts(ctx) -> tuple[int, int, int]:
 
 
 def test_purge_refuses_then_dry_run_then_removes_only_old_raw_mail(tmp_path):
-    cfg = make_config(tmp_path, retention_days=365)
+    # the deadline well behind the real clock, so the results are open (never sealed) whenever this runs
+    cfg = make_config(tmp_path, retention_days=365, deadline=(datetime.now() - timedelta(days=30)).replace(microsecond=0))
     ctx = open_context(load_config(cfg))  # the real clock
     now = datetime.now(timezone.utc)
     old_at, new_at = now - timedelta(days=400), now - timedelta(days=10)
@@ -60,13 +61,9 @@ def test_purge_refuses_then_dry_run_then_removes_only_old_raw_mail(tmp_path):
     assert all(p.is_file() for p in paths.values())
 
     set_state(ctx, "decided")
-    try:
-        files = write_report(ctx, "302834")
-        protocol = [files.xlsx, files.pdf]
-    except Exception:  # sealed when the shipped deadline is still ahead of the real clock: a plain file then
-        protocol = [ctx.cfg.data_dir / "protocols" / "302834" / "protokoll.pdf"]
-        protocol[0].parent.mkdir(parents=True, exist_ok=True)
-        protocol[0].write_bytes(b"%PDF-1.4 protocol")
+    files = write_report(ctx, "302834")  # the real protocol: any failure of it fails this test
+    protocol = [files.xlsx, files.pdf]
+    assert files.pdf.read_bytes().startswith(b"%PDF") and files.xlsx.read_bytes().startswith(b"PK")
     before = _counts(ctx)
     r = cli(cfg, "purge", "302834", "--dry-run")
     assert r.returncode == 0 and "would remove 1 raw message" in r.stdout, r.stdout + r.stderr
