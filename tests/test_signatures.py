@@ -258,3 +258,57 @@ def test_new_bid_notification_and_protocol_notes_carry_the_signature(pki, store)
     price = Criterion("price", "Maksumus", Decimal(100), "price", "seed")
     part = score_part((price,), [bid], ScoringRules(), 2, "II moodul")
     assert ("Mari-Liis Männik", f"Digiallkiri: {describe(ok)}") in _notes(part)
+
+
+def test_check_config_names_the_trust_anchors_and_refuses_an_empty_trust_dir(pki, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import make_config
+
+    hankebot = str(Path(sys.executable).with_name("hankebot"))
+    (tmp_path / "empty").mkdir()
+    bad = make_config(tmp_path, edit=lambda d: d.update(signatures={"trust_dir": str(tmp_path / "empty")}))
+    r = subprocess.run([hankebot, "check-config", str(bad)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "signatures.trust_dir" in r.stderr
+    trust = pki.write_trust_dir(tmp_path / "trust")
+    good = make_config(tmp_path, edit=lambda d: d.update(signatures={"trust_dir": str(trust), "required": True}))
+    r = subprocess.run([hankebot, "check-config", str(good)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and f"signatures: 2 trust anchors from {trust}, signature required" in r.stdout
+    r = subprocess.run([hankebot, "check-config", "config.toml"], capture_output=True, text=True, timeout=120,
+                       cwd=ROOT)
+    assert r.returncode == 0 and "trust anchors from esteid-certificates" in r.stdout
+
+
+def test_extraction_records_reports_and_problems_for_a_bid(pki, tmp_path):
+    from decimal import Decimal
+
+    from hankebot.core.models import PriceBasis
+    from hankebot.devstack import sample_forms as sf
+    from hankebot.service.config import load_config
+    from hankebot.service.extract import extract
+    from tests.helpers import make_config
+
+    trust = pki.write_trust_dir(tmp_path / "trust")
+    cfg = load_config(make_config(tmp_path, edit=lambda d: d.update(signatures={"trust_dir": str(trust),
+                                                                                  "required": True})))
+    bidder = cfg.settings.procurements[0].bidders[0]
+    offer = sf.make_offer_form(bidder.name, "38001010000", [2], ["Mari Maasikas"], "Materjalid.", "Meetodid.")
+    cost = sf.make_cost_form(PriceBasis.NATURAL_TOTAL, Decimal("1000"))
+    files = [("Lisa 2 pakkumuse vorm.docx", offer), ("Lisa 3 maksumuse vorm.xlsx", cost)]
+
+    def bid(container: bytes):
+        raw = sm.bid_message(bidder.email, bidder.name, attachments=[("pakkumus.asice", container)])
+        return extract(cfg, raw, dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.timezone.utc))
+
+    good = bid(build_signed_asice(files, pki.person(), pki))
+    [sig] = good.to_json()["signatures"]
+    assert (sig["indication"], sig["signer"], sig["code"]) == (s.TOTAL_PASSED, "Mari-Liis Männik", "47101010033")
+    codes = [p.code for p in good.all_problems()]
+    assert "signer_mismatch" in codes and "signature_failed" not in codes  # offer form names 38001010000
+    broken = bid(build_signed_asice(files, pki.person(), pki, Spoil(signature_value=True)))
+    codes = [p.code for p in broken.all_problems()]
+    assert "signature_failed" in codes and "signature_required" in codes
+    unsigned = extract(cfg, sm.bid_message(bidder.email, bidder.name, attachments=files),
+                       dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.timezone.utc))
+    assert "signature_missing" in [p.code for p in unsigned.all_problems()]

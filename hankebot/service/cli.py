@@ -96,6 +96,13 @@ def cmd_check_config(args) -> int:
               f"forms: {', '.join(f.title for f in p.forms)}")
         if dl < datetime.now(timezone.utc):
             print("    note: the deadline is in the past (invitations would be refused by the pre-flight check)")
+    from hankebot.mailer.signature_trust import load_trust_store
+
+    store = load_trust_store(cfg.resolve(s.signatures.trust_dir) if s.signatures.trust_dir else None)
+    print(f"  signatures: {len(store.anchors)} trust anchors from {store.source}, "
+          f"signature {'required' if s.signatures.required else 'not required'}")
+    for problem in store.problems:
+        print(f"    unreadable certificate file: {problem}")
     missing = [n for n in {s.mail.smtp.password_secret, s.mail.imap.password_secret if s.mail.imap else None,
                            s.telegram.token_secret} if n and not cfg.secret(n)]
     if missing:

@@ -499,6 +499,10 @@ def config_from_bytes(raw: bytes, path: Path, check_files: bool = True) -> Loade
             for j, f in enumerate(p.forms):
                 if not (fdir / f.file).is_file():
                     problems.append((f"procurement[{i}].forms[{j}].file", f"form file not found: {fdir / f.file}"))
+        if settings.signatures.trust_dir:
+            tdir = cfg.resolve(settings.signatures.trust_dir)
+            if not tdir.is_dir() or not any(x.suffix.lower() in (".pem", ".crt", ".cer", ".der") for x in tdir.iterdir()):
+                problems.append(("signatures.trust_dir", f"no certificate files (.pem .crt .cer .der) in {tdir}"))
         if problems:
             raise ConfigError(path, problems)
     return cfg
