@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -113,6 +114,30 @@ def test_decimal_round_trips_exactly(migrated, text):
         assert str(got) == text
         g = uow.repo.grade(bid_id, "materials")
         assert str(g.points) == "15.50"
+
+
+def test_money_is_stored_as_text_not_as_a_number(migrated):
+    """The README's claim, on the real columns: bid.price and grade.points are text columns and the stored
+    value is the Decimal's own string (as the database itself reports it), never a float or NUMERIC."""
+    from sqlalchemy import String, text
+
+    for table, column in (("bid", "price"), ("grade", "points")):
+        col = next(c for c in inspect(migrated).get_columns(table) if c["name"] == column)
+        assert isinstance(col["type"], String), (table, column, col["type"])  # VARCHAR/TEXT, not NUMERIC/FLOAT
+    pid = _seed(migrated)
+    with UnitOfWork(migrated) as uow:
+        bid = _bid(uow, pid, 1, Decimal("12500.10"))
+        uow.repo.add(Grade(bid_id=bid.id, criterion_key="materials", points=Decimal("15.50"), level_name="osaliselt",
+                           justification="põhjendus", graded_by="expert"))
+        uow.commit()
+        bid_id = bid.id
+    kind = "typeof({})" if migrated.dialect.name == "sqlite" else "pg_typeof({})::text"
+    with migrated.connect() as conn:  # the raw stored value and its type, past our TypeDecorator
+        price, price_type = conn.execute(text(f"SELECT price, {kind.format('price')} FROM bid WHERE id = :i"),
+                                         {"i": bid_id}).one()
+        points, points_type = conn.execute(text(f"SELECT points, {kind.format('points')} FROM grade")).one()
+    assert (price, points) == ("12500.10", "15.50")  # strings, trailing zero kept
+    assert {price_type, points_type} <= {"text", "character varying"}, (price_type, points_type)
 
 
 def test_null_price_stays_null(migrated):
@@ -255,6 +280,34 @@ def test_raw_store_is_idempotent_and_private(tmp_path):
     assert stat.S_IMODE((tmp_path / "raw").stat().st_mode) == 0o700
     assert not list(p.parent.glob(".*.tmp"))
     assert store.exists(rel) and store.delete(rel) and not store.exists(rel) and not store.delete(rel)
+
+
+def test_raw_store_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """Durability order of put(): write, fsync(file), rename into place, fsync(folder). Recorded by wrapping
+    the stdlib's os.fsync / os.replace (the real calls still happen; our own code is not replaced)."""
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst, *a, **kw):
+        calls.append(("replace", f"{src} -> {dst}"))
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    store = RawStore(tmp_path / "raw")
+    sha, rel = store.put(b"From: a@b\r\n\r\nkestev")
+    final = tmp_path / "raw" / rel
+    kinds = [k for k, _ in calls]
+    assert kinds == ["fsync", "replace", "fsync"], calls
+    (_, synced_file), (_, moved), (_, synced_dir) = calls
+    assert synced_file.endswith(".tmp") and Path(synced_file).parent == final.parent  # the temp file's data
+    assert moved.endswith(f" -> {final}") and moved.startswith(synced_file)  # then renamed into place
+    assert synced_dir == str(final.parent)  # then the folder, so the new name survives a crash
+    assert store.get(rel) == b"From: a@b\r\n\r\nkestev"
 
 
 def test_raw_store_repairs_a_truncated_file(tmp_path):
