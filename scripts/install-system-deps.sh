@@ -1,10 +1,11 @@
 #!/bin/sh
 # Install the Debian 12 system packages Hankebot's real local test servers need:
-# Dovecot (IMAP + LMTP), Postfix (SMTP with AUTH), PostgreSQL and openssl.
+# Dovecot (IMAP + LMTP), Postfix (SMTP with AUTH), PostgreSQL, openssl, and CPython's email test
+# messages (libpython3.11-testsuite: a public mail corpus the classifier is tested on).
 # Idempotent: exits at once when every package is already installed. Run as root.
 set -eu
 
-PACKAGES="dovecot-imapd dovecot-lmtpd postfix postgresql openssl"
+PACKAGES="dovecot-imapd dovecot-lmtpd postfix postgresql openssl libpython3.11-testsuite"
 
 missing=""
 for p in $PACKAGES; do

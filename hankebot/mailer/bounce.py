@@ -10,6 +10,8 @@ from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from email import policy
 
+import logging
+
 from flufl.bounce import all_failures
 
 from hankebot.mailer.attachments import part_bytes
@@ -22,6 +24,8 @@ BOUNCE_SUBJECT_RE = re.compile(
     re.IGNORECASE,
 )
 BOUNCE_SENDER_RE = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+# flufl.bounce logs a detector's own exception with a traceback and goes on; one line is enough for us
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 _ADDR_RE = re.compile(r"[A-Za-z0-9._%+\-=']+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _STATUS_RE = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _MSGID_RE = re.compile(r"^Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
@@ -136,12 +140,32 @@ def _flufl(msg: Message) -> tuple[list[str], list[str]]:
     return norm(temporary), norm(permanent)
 
 
+_MACHINE_LOCAL = re.compile(r"^(?:mailer-daemon|mail-daemon|mailerdaemon|postmaster|mail\.?delivery|"
+                            r"mdaemon|bounces?|nobody|root|system|mailadmin|mailer)(?:[-+.][^@]*)?@", re.IGNORECASE)
+_MACHINE_SUBJECT = re.compile(r"deliver|returned|undeliver|failure|failed|bounce|warning|notice|notification|"
+                              r"problem|error|unable|unknown|could not|couldn't|retry|delayed|rejected|"
+                              r"nicht|zustell|non remis|ei saanud|kohale", re.IGNORECASE)
+
+
+def _machine_like(msg: Message, from_addr: str, subject: str, headers: dict[str, str]) -> bool:
+    """A report from a mail system rather than a person: a report content type, a machine sender, a null
+    Return-Path, Auto-Submitted, or a delivery-problem subject."""
+    if msg.get_content_type() == "multipart/report" or looks_like_bounce(from_addr, subject, headers):
+        return True
+    if _MACHINE_LOCAL.match(from_addr or "") or headers.get("return-path", "").strip() == "<>":
+        return True
+    if headers.get("auto-submitted", "no") not in ("", "no"):
+        return True
+    return bool(_MACHINE_SUBJECT.search(subject or ""))
+
+
 def detect_bounce(msg: Message, from_addr: str, subject: str, text: str,
                   headers: dict[str, str] | None = None, own_addresses: tuple[str, ...] = ()) -> BounceInfo | None:
     """BounceInfo for a DSN or a recognisable non-standard bounce; None for ordinary mail."""
     headers = headers or {}
     dsn = parse_dsn(msg) if msg.get_content_type() == "multipart/report" or msg.is_multipart() else None
-    temporary, permanent = _flufl(msg)
+    # flufl's pattern detectors also fire on ordinary mail quoting addresses: only machine-looking mail counts
+    temporary, permanent = _flufl(msg) if dsn is not None or _machine_like(msg, from_addr, subject, headers) else ([], [])
     if dsn is not None:
         if permanent:  # flufl reads Original-Recipient / X.400 forms our field parser keeps raw
             own = [a for a in dsn.failed_recipients if _ADDR_RE.fullmatch(a) and a not in permanent]
