@@ -217,3 +217,52 @@ async def test_clarification_preview_warns_of_a_short_deadline_and_the_reply_has
     clock.set(utc(2026, 1, 5, 9, 0))  # two weeks ahead: no warning
     preview = await say(api, "/clarify 302834 Teine tekst")
     assert "Tähtajani" not in preview["text"]
+
+
+def test_service_refusals_read_in_estonian():
+    from datetime import datetime, timedelta, timezone
+
+    import pytest
+
+    from hankebot.bot.errors import GENERIC, et_error
+    from hankebot.core import lifecycle
+    from hankebot.core.lifecycle import LifecycleError, State
+
+    now = datetime(2026, 1, 12, tzinfo=timezone.utc)
+    calls = [
+        lambda: lifecycle.extend_deadline(State.OPEN, now, now + timedelta(days=2), now + timedelta(days=1)),
+        lambda: lifecycle.extend_deadline(State.OPEN, now, now - timedelta(days=2), now - timedelta(days=1)),
+        lambda: lifecycle.mark_evaluated(State.CLOSED, False),
+        lambda: lifecycle.cancel(State.DECIDED),
+        lambda: lifecycle.start_inviting(State.CLOSED, now, now + timedelta(days=1)),
+    ]
+    seen = set()
+    for call in calls:
+        with pytest.raises(LifecycleError) as exc:
+            call()
+        text = et_error(exc.value)
+        assert_estonian(text)
+        assert not re.search(r"\b(the|cannot|procurement|deadline)\b", text), text
+        seen.add(text)
+    assert len(seen) == len(calls)  # each refusal says its own reason
+    assert et_error(KeyError("no active bid #9")) != "no active bid #9"
+    assert et_error(RuntimeError("boom")) == GENERIC
+
+
+async def test_an_identical_edit_is_not_an_error(ctx, api, bot, clock):
+    bid_id = add_bid(ctx, "kadri", price="1000")
+    clock.set(AFTER)
+    card = await say(api, f"/bid {bid_id}")
+    api.user_presses(STAFF, STAFF, card["message_id"], f"g:{bid_id}:materials:15")
+    await api.wait_until(lambda: "Kirjuta hinde põhjendus" in _current(api, card)["text"], timeout=5)
+    api.user_presses(STAFF, STAFF, card["message_id"], f"gc:{bid_id}:materials")  # back to the levels
+    await api.wait_until(lambda: "Kirjuta hinde põhjendus" not in _current(api, card)["text"], timeout=5)
+    edits = _current(api, card)["edit_count"]
+    # a second tap of the same (now gone) button, e.g. from a slow phone: the stand-in, like Telegram,
+    # refuses an edit to the same content ("message is not modified"); the bot takes that as done
+    api.user_presses(STAFF, STAFF, card["message_id"], f"gc:{bid_id}:materials", check_button=False)
+    await api.wait_until(lambda: len(api.callback_answers) == 3, timeout=5)
+    await api.wait_until(lambda: any("not modified" in str(r.response) for r in api.requests_for("editMessageText")),
+                         timeout=5)
+    assert _current(api, card)["edit_count"] == edits
+    assert len(api.sent_messages(STAFF)) == 1  # no error message, no new card

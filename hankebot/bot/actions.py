@@ -28,6 +28,7 @@ from hankebot.bot.common import (
     proc_key_of,
     reply,
 )
+from hankebot.bot.errors import et_error
 from hankebot.bot.texts import clip, esc
 from hankebot.core.et_format import datetime_et
 from hankebot.service.status import procurement_status
@@ -111,7 +112,7 @@ async def on_remind_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
     try:
         res = await call_service(send_reminders, ctx, key, label, opts=_outbound_opts(update, tg))
     except Exception as e:  # the service says why (lifecycle, SMTP); the expert sees it
-        await reply(update, tg, f"Meeldetuletust ei saadetud: {esc(e)}")
+        await reply(update, tg, f"Meeldetuletust ei saadetud: {et_error(e)}")
         return
     await reply(update, tg, report_text(res, "Meeldetuletus saadetud."))
 
@@ -208,7 +209,7 @@ async def on_clarify_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> N
         res = await call_service(send_clarification, ctx, key, pending["text"], attachments=[],
                                  opts=_outbound_opts(update, tg), **kw)
     except Exception as e:  # shown to the expert; nothing was confirmed as sent
-        await reply(update, tg, f"Selgitust ei saadetud: {esc(e)}")
+        await reply(update, tg, f"Selgitust ei saadetud: {et_error(e)}")
         return
     tg.user_data.pop("clarify", None)
     await reply(update, tg, report_text(res, "Selgitus saadetud."))
@@ -289,7 +290,7 @@ async def on_extend_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
     try:
         res = await call_service(extend_deadline, ctx, key, new, actor(update))
     except Exception as e:  # LifecycleError etc.: the reason goes to the expert
-        await reply(update, tg, f"Tähtaega ei muudetud: {esc(e)}")
+        await reply(update, tg, f"Tähtaega ei muudetud: {et_error(e)}")
         return
     when = ctx.local(res) if isinstance(res, datetime) else new
     await reply(update, tg, f"✅ Hanke {esc(key)} uus tähtaeg on {datetime_et(when)}.")

@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 from hankebot.bot.common import call_service, cb, get_ctx, grader_name, keyboard, pick_procurement, reply, sealed_info
 from hankebot.bot.grading import sealed_reply as _sealed_reply, send_card, unknown_bid
 from hankebot.bot.persistence import save_now
+from hankebot.bot.errors import et_error
 from hankebot.bot.texts import clip, esc
 from hankebot.core.lifecycle import LifecycleError
 
@@ -102,7 +103,7 @@ async def _decide(update: Update, tg: ContextTypes.DEFAULT_TYPE, bid_id: int, ac
         await reply(update, tg, unknown_bid(bid_id))
         return
     except (ValueError, LifecycleError) as e:
-        await reply(update, tg, f"Otsust ei salvestatud: {esc(e)}")
+        await reply(update, tg, f"Otsust ei salvestatud: {et_error(e)}")
         return
     await reply(update, tg, f"✅ Pakkumus #{bid_id} ({esc(info[2])}) " + ("võeti vastu." if accept else "lükati tagasi.")
                 + f"\nPõhjendus: {esc(reason)}")

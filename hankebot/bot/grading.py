@@ -30,6 +30,7 @@ from hankebot.bot.common import (
     sealed_info,
 )
 from hankebot.bot.persistence import save_now
+from hankebot.bot.errors import et_error
 from hankebot.bot.texts import MAX_CAPTION, clip, esc
 from hankebot.core.et_format import datetime_et
 from hankebot.core.lifecycle import LifecycleError
@@ -314,7 +315,7 @@ async def on_grade_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: di
         return
     except (ValueError, LifecycleError) as e:
         tg.user_data.pop("awaiting", None)
-        await reply(update, tg, f"Hinnet ei salvestatud: {esc(e)}")
+        await reply(update, tg, f"Hinnet ei salvestatud: {et_error(e)}")
         return
     tg.user_data.pop("awaiting", None)
     d = _load(ctx, bid_id)
