@@ -1,11 +1,12 @@
 #!/bin/sh
 # Install the Debian 12 system packages Hankebot's real local test servers need:
-# Dovecot (IMAP + LMTP), Postfix (SMTP with AUTH), PostgreSQL, openssl, and CPython's email test
-# messages (libpython3.11-testsuite: a public mail corpus the classifier is tested on).
+# Dovecot (IMAP + LMTP), Postfix (SMTP with AUTH), PostgreSQL, openssl, CPython's email test
+# messages (libpython3.11-testsuite: a public mail corpus the classifier is tested on), and systemd
+# (systemd-analyze verifies deploy/hankebot.service in the tests; installing it starts nothing in a container).
 # Idempotent: exits at once when every package is already installed. Run as root.
 set -eu
 
-PACKAGES="dovecot-imapd dovecot-lmtpd postfix postgresql openssl libpython3.11-testsuite"
+PACKAGES="dovecot-imapd dovecot-lmtpd postfix postgresql openssl libpython3.11-testsuite systemd"
 
 missing=""
 for p in $PACKAGES; do
