@@ -97,6 +97,15 @@ def test_each_broken_case_has_its_indication_and_reason(pki, store, case):
     assert f"Põhjus: {r.reason}" in describe(r)
 
 
+def test_time_mark_signature_takes_its_time_from_the_bound_ocsp_response(pki, store):
+    r = _check(build_signed_asice(FILES, pki.person(), pki, Spoil(no_timestamp=True)), store)
+    assert (r.indication, r.signature_format) == (s.TOTAL_PASSED, "XAdES_BASELINE_LT_TM")
+    assert r.best_signature_time
+    unbound = _check(build_signed_asice(FILES, pki.person(), pki, Spoil(no_timestamp=True, wrong_nonce=True)), store)
+    assert (unbound.indication, unbound.sub_indication) == (s.INDETERMINATE, s.NO_POE)
+    assert any("nonce" in e for e in unbound.errors)
+
+
 def test_revoked_after_signing_still_passes_with_a_warning(pki, store):
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=30)
     r = _check(build_signed_asice(FILES, pki.person(), pki, Spoil(ocsp_status="revoked", revoked_at=later)), store)
@@ -260,19 +269,29 @@ def test_new_bid_notification_and_protocol_notes_carry_the_signature(pki, store)
     assert ("Mari-Liis Männik", f"Digiallkiri: {describe(ok)}") in _notes(part)
 
 
+def _config_with_real_forms(tmp_path: Path, signatures: dict) -> Path:
+    from hankebot.service.config import load_config
+    from tests.helpers import make_config
+
+    path = make_config(tmp_path, edit=lambda d: d.update(signatures=signatures))
+    loaded = load_config(path, check_files=False)
+    for p in loaded.settings.procurements:  # the shipped blank forms instead of placeholders
+        for f in p.forms:
+            (loaded.resolve(p.forms_dir) / f.file).write_bytes((ROOT / "forms" / "302834" / f.file).read_bytes())
+    return path
+
+
 def test_check_config_names_the_trust_anchors_and_refuses_an_empty_trust_dir(pki, tmp_path):
     import subprocess
     import sys
 
-    from tests.helpers import make_config
-
     hankebot = str(Path(sys.executable).with_name("hankebot"))
     (tmp_path / "empty").mkdir()
-    bad = make_config(tmp_path, edit=lambda d: d.update(signatures={"trust_dir": str(tmp_path / "empty")}))
+    bad = _config_with_real_forms(tmp_path, {"trust_dir": str(tmp_path / "empty")})
     r = subprocess.run([hankebot, "check-config", str(bad)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "signatures.trust_dir" in r.stderr
+    assert r.returncode == 2 and "signatures.trust_dir" in r.stderr, r.stderr
     trust = pki.write_trust_dir(tmp_path / "trust")
-    good = make_config(tmp_path, edit=lambda d: d.update(signatures={"trust_dir": str(trust), "required": True}))
+    good = _config_with_real_forms(tmp_path, {"trust_dir": str(trust), "required": True})
     r = subprocess.run([hankebot, "check-config", str(good)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and f"signatures: 2 trust anchors from {trust}, signature required" in r.stdout
     r = subprocess.run([hankebot, "check-config", "config.toml"], capture_output=True, text=True, timeout=120,

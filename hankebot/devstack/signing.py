@@ -131,7 +131,7 @@ class LocalPKI:
         return Party(key, cert)
 
     def ocsp_response(self, signer: Party, status: str = "good", revoked_at: dt.datetime | None = None,
-                      issuer: Party | None = None) -> bytes:
+                      issuer: Party | None = None, nonce: bytes | None = None) -> bytes:
         issuer = issuer or self.issuing
         cert_status = {"good": ocsp.OCSPCertStatus.GOOD, "revoked": ocsp.OCSPCertStatus.REVOKED,
                        "unknown": ocsp.OCSPCertStatus.UNKNOWN}[status]
@@ -142,6 +142,8 @@ class LocalPKI:
             revocation_time=(revoked_at or now - dt.timedelta(hours=1)) if status == "revoked" else None,
             revocation_reason=x509.ReasonFlags.key_compromise if status == "revoked" else None,
         ).responder_id(ocsp.OCSPResponderEncoding.HASH, self.ocsp.cert).certificates([self.ocsp.cert])
+        if nonce is not None:
+            b = b.add_extension(x509.OCSPNonce(nonce), critical=False)
         return b.sign(self.ocsp.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def timestamp(self, message: bytes) -> bytes:
@@ -175,6 +177,7 @@ class Spoil:
     ocsp_status: str = "good"
     revoked_at: dt.datetime | None = None
     extra_unsigned_file: bool = False
+    wrong_nonce: bool = False  # time-mark OCSP nonce over other data
     embed_chain: list[x509.Certificate] = field(default_factory=list)  # CertificateValues
 
 
@@ -242,8 +245,14 @@ def build_signed_asice(files: list[tuple[str, bytes]], signer: Party, pki: Local
                 c.public_bytes(serialization.Encoding.DER))
         if not spoil.no_ocsp:
             ov = etree.SubElement(etree.SubElement(usp, f"{{{XADES}}}RevocationValues"), f"{{{XADES}}}OCSPValues")
+            # a time-mark (no time-stamp) binds the OCSP response to the signature through its nonce:
+            # DER DigestInfo { sha256, SHA-256(signature value) } as BDOC 2.1 has it
+            nonce = None if not spoil.no_timestamp else (
+                bytes.fromhex("3031300d060960864801650304020105000420") + hashlib.sha256(bytes(raw)).digest())
+            if spoil.wrong_nonce and nonce:
+                nonce = nonce[:-1] + bytes([nonce[-1] ^ 1])
             etree.SubElement(ov, f"{{{XADES}}}EncapsulatedOCSPValue").text = _b64(
-                pki.ocsp_response(signer, spoil.ocsp_status, spoil.revoked_at))
+                pki.ocsp_response(signer, spoil.ocsp_status, spoil.revoked_at, nonce=nonce))
     sig_xml = b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root)
     manifest = ['<?xml version="1.0" encoding="UTF-8"?>\n<manifest:manifest '
                 'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'

@@ -172,6 +172,17 @@ class OcspResult:
     revoked_at: datetime | None = None
     responder: str | None = None
     detail: str = ""
+    nonce: bytes | None = None  # BDOC time-marks: DigestInfo of the signature value
+
+
+def nonce_binds(nonce: bytes | None, signature_value: bytes) -> bool:
+    """BDOC 2.1 time-mark: the OCSP nonce is a DER DigestInfo over the decoded ds:SignatureValue, which
+    ties the OCSP response (and so the signing time) to this signature. The digest is looked for
+    at the end of the DigestInfo for each algorithm BDOC allows."""
+    if not nonce:
+        return False
+    return any(nonce.endswith(h(signature_value).digest()) for h in
+               (hashlib.sha256, hashlib.sha224, hashlib.sha384, hashlib.sha512, hashlib.sha1))
 
 
 def verify_ocsp(der: bytes, leaf: x509.Certificate, issuer: x509.Certificate | None, store: TrustStore,
@@ -210,7 +221,11 @@ def verify_ocsp(der: bytes, leaf: x509.Certificate, issuer: x509.Certificate | N
     status = {ocsp.OCSPCertStatus.GOOD: "good", ocsp.OCSPCertStatus.REVOKED: "revoked"}.get(resp.certificate_status,
                                                                                           "unknown")
     revoked = resp.revocation_time_utc if status == "revoked" else None
-    return OcspResult(True, status, produced, revoked, name)
+    try:
+        nonce = resp.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+    except (x509.ExtensionNotFound, ValueError):
+        nonce = None
+    return OcspResult(True, status, produced, revoked, name, nonce=nonce)
 
 
 def _is_responder(resp: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:

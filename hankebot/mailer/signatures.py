@@ -32,6 +32,7 @@ from hankebot.mailer.signature_trust import (
     common_name,
     load_certificates,
     load_trust_store,
+    nonce_binds,
     valid_at,
     verify_ocsp,
     verify_timestamp,
@@ -214,7 +215,11 @@ def _inspect_signature(container: str, sig: etree._Element, xml: bytes, data_fil
     good_ocsp = [o for o in ocsp_results if o.ok]
     errors.extend(o.detail for o in ocsp_results if not o.ok)
     if best is None and not ts_tokens and good_ocsp:  # BDOC time-mark: OCSP producedAt is the signing time
-        best = min(o.produced_at for o in good_ocsp)
+        bound = [o for o in good_ocsp if nonce_binds(o.nonce, _b64(value_node.text if value_node is not None else ""))]
+        if not bound:
+            errors.append("time-mark OCSP nonce does not match the signature value")
+        good_ocsp = bound
+        best = min((o.produced_at for o in bound), default=None)
     if best is None:
         return _fail(container, s.INDETERMINATE, s.NO_POE, "; ".join(errors) or "no time-stamp or OCSP", **ident)
     ident["best_signature_time"] = best.isoformat()

@@ -77,13 +77,13 @@ def _proc(ctx, key: str) -> str:
 
 
 def cmd_check_config(args) -> int:
-    from hankebot.service.config import ConfigError, load_config
+    from hankebot.service.config import ConfigError, load_config, trust_dir_problems
     from hankebot.service.form_files import form_file_problems
 
     path = Path(args.path) if args.path else _config_path(args)
     cfg = load_config(path, check_files=False)
     if not args.no_files:  # every form file opens, and has the sheets its price_cells name
-        problems = form_file_problems(cfg)
+        problems = form_file_problems(cfg) + trust_dir_problems(cfg)
         if problems:
             raise ConfigError(cfg.path, problems)
     s = cfg.settings

@@ -482,6 +482,16 @@ def load_config(path: str | Path, check_files: bool = True) -> LoadedConfig:
     return config_from_bytes(raw, path, check_files)
 
 
+def trust_dir_problems(cfg: LoadedConfig) -> list[tuple[str, str]]:
+    """An admin's signature trust folder must hold certificate files (else nothing would be trusted)."""
+    if not cfg.settings.signatures.trust_dir:
+        return []
+    tdir = cfg.resolve(cfg.settings.signatures.trust_dir)
+    if tdir.is_dir() and any(x.suffix.lower() in (".pem", ".crt", ".cer", ".der") for x in tdir.iterdir()):
+        return []
+    return [("signatures.trust_dir", f"no certificate files (.pem .crt .cer .der) in {tdir}")]
+
+
 def config_from_bytes(raw: bytes, path: Path, check_files: bool = True) -> LoadedConfig:
     """The config in `raw` as if it were the file at `path` (relative paths resolve against its folder)."""
     import hashlib
@@ -499,10 +509,7 @@ def config_from_bytes(raw: bytes, path: Path, check_files: bool = True) -> Loade
             for j, f in enumerate(p.forms):
                 if not (fdir / f.file).is_file():
                     problems.append((f"procurement[{i}].forms[{j}].file", f"form file not found: {fdir / f.file}"))
-        if settings.signatures.trust_dir:
-            tdir = cfg.resolve(settings.signatures.trust_dir)
-            if not tdir.is_dir() or not any(x.suffix.lower() in (".pem", ".crt", ".cer", ".der") for x in tdir.iterdir()):
-                problems.append(("signatures.trust_dir", f"no certificate files (.pem .crt .cer .der) in {tdir}"))
+        problems.extend(trust_dir_problems(cfg))
         if problems:
             raise ConfigError(path, problems)
     return cfg
