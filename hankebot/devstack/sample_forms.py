@@ -379,6 +379,7 @@ def make_offer_form(
     materials: str,
     methods: str,
     fmt: str = "docx",
+    labels: dict[str, str] | None = None,
 ) -> bytes:
     """A filled "Lisa 2 pakkumuse vorm" as bytes in `fmt` (docx, odt, pdf).
 
@@ -403,13 +404,15 @@ def make_offer_form(
         "Väikehange „Kõrge abivajadusega ja riskikäitumisega laste ja noortega töötavate "
         "spetsialistide baaskoolitused“ (viitenumber 302834)"
     )
+    # `labels`: field -> the label the bidder's copy shows, in this order (reworded, reordered, numbered)
+    shown = labels or OFFER_LABELS
     if fmt == "docx":
-        return _offer_docx(title, intro, values)
+        return _offer_docx(title, intro, values, shown)
     if fmt == "odt":
-        return _offer_odt(title, intro, values)
+        return _offer_odt(title, intro, values, shown)
     if fmt == "pdf":
         lines = [title, intro, ""]
-        for key, label in OFFER_LABELS.items():
+        for key, label in shown.items():
             lines.append(f"{label}:")
             lines.extend(values[key].split("\n") if values[key] else [""])
             lines.append("")
@@ -417,7 +420,7 @@ def make_offer_form(
     raise ValueError(f"unknown offer form format: {fmt}")
 
 
-def _offer_docx(title: str, intro: str, values: dict[str, str]) -> bytes:
+def _offer_docx(title: str, intro: str, values: dict[str, str], shown: dict[str, str] = OFFER_LABELS) -> bytes:
     import docx
 
     d = docx.Document()
@@ -425,7 +428,7 @@ def _offer_docx(title: str, intro: str, values: dict[str, str]) -> bytes:
     d.add_paragraph(intro)
     table = d.add_table(rows=0, cols=2)
     table.style = "Table Grid"
-    for key, label in OFFER_LABELS.items():
+    for key, label in shown.items():
         row = table.add_row().cells
         row[0].text = label
         lines = values[key].split("\n")
@@ -438,7 +441,7 @@ def _offer_docx(title: str, intro: str, values: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def _offer_odt(title: str, intro: str, values: dict[str, str]) -> bytes:
+def _offer_odt(title: str, intro: str, values: dict[str, str], shown: dict[str, str] = OFFER_LABELS) -> bytes:
     from odf.opendocument import OpenDocumentText
     from odf.table import Table, TableCell, TableColumn, TableRow
     from odf.text import H, P
@@ -448,7 +451,7 @@ def _offer_odt(title: str, intro: str, values: dict[str, str]) -> bytes:
     doc.text.addElement(P(text=intro))
     table = Table(name="Pakkumus")
     table.addElement(TableColumn(numbercolumnsrepeated=2))
-    for key, label in OFFER_LABELS.items():
+    for key, label in shown.items():
         tr = TableRow()
         c1 = TableCell(valuetype="string")
         c1.addElement(P(text=label))

@@ -131,9 +131,17 @@ class FormSettings(_Strict):
     price_cells: list[PriceCellSettings] = []
     min_price: Decimal | None = None
     max_price: Decimal | None = None
+    # offer form: which of the template's label cells feeds which field (e.g. materials = "Õppevahendid ja
+    # -materjalid"); labels not named here are recognised by their usual spellings
+    labels: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _cost_needs_cells(self) -> "FormSettings":
+        from hankebot.mailer.forms.offer_form import FIELDS
+
+        unknown = sorted(set(self.labels) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"labels: unknown field(s) {', '.join(unknown)}; use {', '.join(FIELDS)}")
         if self.kind == FormKind.COST and not self.price_cells:
             raise ValueError("a cost form needs price_cells (sheet and cell per price basis)")
         if self.kind != FormKind.COST and self.price_cells:

@@ -98,6 +98,16 @@ class Extraction:
         return out
 
 
+def _offer_template(cfg: LoadedConfig, proc: ProcurementSettings, form_key: str) -> tuple:
+    """The label cells of the procurement's blank offer form (read once per file version); () without one."""
+    from hankebot.mailer.forms.template import template_labels
+
+    form = next((f for f in proc.forms if f.key == form_key), None)
+    if form is None:
+        return ()
+    return template_labels(str(cfg.resolve(proc.forms_dir) / form.file), form.labels)
+
+
 def limits_from(cfg: LoadedConfig) -> AttachmentLimits:
     a = cfg.settings.attachments
     trust = cfg.settings.signatures.trust_dir
@@ -239,7 +249,8 @@ def _extract(
         from hankebot.mailer.forms.offer_form import read_offer_form
 
         try:
-            reading = read_offer_form(offer.attachment.data, offer.attachment.filename)
+            reading = read_offer_form(offer.attachment.data, offer.attachment.filename,
+                                      _offer_template(cfg, proc, offer.spec.key))
             ex.offer = {"file": offer.attachment.path, "bidder_name": reading.bidder_name,
                         "registry_code": reading.registry_code, "parts": reading.parts, "trainers": reading.trainers,
                         "materials": reading.materials, "methods": reading.methods}

@@ -449,8 +449,9 @@ def _offer_rows(data: bytes, filename: str) -> list[_Row]:
     raise _Unsupported()
 
 
-def read_offer_form(data: bytes, filename: str) -> OfferReading:
-    """Read an offer form (.docx, .odt, .pdf, .doc best effort); never raises."""
+def read_offer_form(data: bytes, filename: str, labels: tuple = ()) -> OfferReading:
+    """Read an offer form (.docx, .odt, .pdf, .doc best effort); never raises. `labels`: the procurement's
+    template labels (`template.template_labels`): the bidder's rows are aligned to them first."""
     try:
         big = too_large(data)
         if big:
@@ -468,6 +469,10 @@ def read_offer_form(data: bytes, filename: str) -> OfferReading:
             rows = offer_rows(data, filename)
         except _Unsupported:
             return OfferReading(problems=[_unsupported(filename)])
+        if labels:
+            from hankebot.mailer.forms.template import align
+
+            rows = align(rows, labels)
         return _reading_from_rows(rows)
     except BaseException as exc:  # noqa: BLE001 - bad input never crashes the pipeline
         if is_fatal(exc):
