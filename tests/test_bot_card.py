@@ -7,7 +7,7 @@ import re
 from decimal import Decimal
 from email.message import EmailMessage
 
-from hankebot.storage.tables import Bid, InboundMessage
+from hankebot.storage.tables import InboundMessage
 from helpers import add_bid
 from test_bot import AFTER, STAFF, api, bot, buttons, clock, ctx, press, say  # noqa: F401 - fixtures
 
@@ -266,3 +266,30 @@ async def test_an_identical_edit_is_not_an_error(ctx, api, bot, clock):
                          timeout=5)
     assert _current(api, card)["edit_count"] == edits
     assert len(api.sent_messages(STAFF)) == 1  # no error message, no new card
+
+
+async def test_a_late_bid_card_offers_only_rejection(ctx, api, bot, clock):
+    bid_id = add_bid(ctx, "ilmar", price="900", problems=[{"code": "late_bid", "message": "Pakkumus saabus pärast tähtaega"}])
+    with ctx.uow() as uow:
+        b = uow.repo.bid(bid_id)
+        b.late = True
+        uow.repo.s.add(b)
+        uow.commit()
+    clock.set(AFTER)
+    card = await say(api, f"/bid {bid_id}")
+    assert "Hilinenud pakkumust ei hinnata" in card["text"] and buttons(card) == [f"dr:{bid_id}", f"ga:{bid_id}"]
+
+
+async def test_auto_reply_from_a_bidders_address_is_listed_under_the_bidders_name(ctx, api, bot):
+    from helpers import PROC_KEY, utc
+
+    with ctx.uow() as uow:
+        p = uow.repo.procurement(PROC_KEY)
+        kadri = next(b for b in uow.repo.bidders(p.id) if b.key == "kadri")
+        uow.repo.add(InboundMessage(folder="INBOX", uidvalidity=1, uid=991, sha256="b" * 64, raw_path="x",
+                                    received_at=utc(2026, 1, 12, 9, 30), state="processed", kind="auto_reply",
+                                    procurement_id=p.id, bidder_id=None, sender=kadri.email.upper(),
+                                    subject="Olen puhkusel"))
+        uow.commit()
+    text = (await say(api, "/auto"))["text"]
+    assert "Kadri Jõgi: Olen puhkusel" in text and "@" not in text

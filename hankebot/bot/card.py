@@ -132,6 +132,8 @@ def _head(d: CardData) -> list[str]:
         lines.append(f"⚠️ {esc(pr)}")
     if d.decision in DECISION_ET:
         lines.append(f"Otsus: {DECISION_ET[d.decision]}" + (f" — {esc(d.decision_reason)}" if d.decision_reason else ""))
+    elif d.late:
+        lines.append(f"⏰ Hilinenud pakkumust ei hinnata; otsus puudub (/reject {d.bid_id}).")
     elif d.blocking:
         lines.append(f"⛔ Otsus puudub: hinnata saab pärast vastuvõtmist (/accept {d.bid_id} või /reject {d.bid_id}).")
     return lines

@@ -17,7 +17,7 @@ from telegram import InputFile, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from hankebot.bot.card import CardData, CardSealed, card_text, criterion_text, load_card, texts_block
+from hankebot.bot.card import CardData, CardSealed, card_text, load_card, texts_block
 from hankebot.bot.common import (
     MAX_CALLBACK,
     call_service,
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 MAX_BUTTON = 38  # characters a button label shows whole on a phone
 MAX_UPLOAD = 50 * 1024 * 1024
 INLINE_TEXTS = 2600  # bidder texts longer than this go before the card (split or as a file)
-
-__all__ = ["criterion_text"]
 
 
 def sealed_reply(opens_at) -> str:
@@ -93,7 +91,9 @@ def card_markup(d: CardData, current: str | None, pending: dict | None, edit_but
     files = [("📎 Algsed failid", cb("ga", d.bid_id))]
     tok = lambda key: crit_token(d.criteria, key, d.bid_id)  # noqa: E731
     rows: list[list[tuple[str, str]]] = []
-    if not d.gradable and d.blocking and d.decision == "none":
+    if d.late and d.decision == "none":
+        rows.append([("⛔ Lükka tagasi", cb("dr", d.bid_id))])  # a late bid is never graded
+    elif not d.gradable and d.blocking and d.decision == "none":
         rows.append([("✅ Võta vastu", cb("da", d.bid_id)), ("⛔ Lükka tagasi", cb("dr", d.bid_id))])
     elif pending:
         rows.append([("↩️ Vali teine tase", cb("gc", d.bid_id, tok(pending["criterion"])))])
