@@ -331,3 +331,10 @@ def test_extraction_records_reports_and_problems_for_a_bid(pki, tmp_path):
     unsigned = extract(cfg, sm.bid_message(bidder.email, bidder.name, attachments=files),
                        dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.timezone.utc))
     assert "signature_missing" in [p.code for p in unsigned.all_problems()]
+
+
+def test_a_replaced_anchor_file_is_read_again(pki, tmp_path):
+    folder = pki.write_trust_dir(tmp_path / "t")
+    assert len(load_trust_store(folder).anchors) == 2
+    (folder / "test-root.pem").write_bytes(pki.root.pem() + OTHER.root.pem())
+    assert len(load_trust_store(folder).anchors) == 3

@@ -81,13 +81,20 @@ def load_trust_store(trust_dir: str | Path | None = None) -> TrustStore:
         source = str(folder)
     else:
         files, source = default_anchor_files(), "esteid-certificates"
-    return _load_files(tuple(files), source)
+    stamped = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        stamped.append((f, st.st_mtime_ns, st.st_size))
+    return _load_files(tuple(stamped), source)  # a replaced file (new mtime/size) is read again
 
 
 @functools.lru_cache(maxsize=8)
-def _load_files(files: tuple[Path, ...], source: str) -> TrustStore:
+def _load_files(files: tuple[tuple[Path, int, int], ...], source: str) -> TrustStore:
     anchors, problems, seen = [], [], set()
-    for f in files:
+    for f, _, _ in files:
         try:
             certs = load_certificates(f.read_bytes())
         except (OSError, ValueError) as exc:
