@@ -287,10 +287,12 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_process(args) -> int:
-    from hankebot.service.ingest import process_pending
+    from hankebot.service.ingest import process_pending, retry_quarantined
 
-    n = process_pending(_ctx(args))
-    print(f"processed {n} stored message(s)")
+    ctx = _ctx(args)
+    retried = retry_quarantined(ctx)  # the cause may be gone now; a message failing again stays quarantined
+    n = process_pending(ctx)
+    print(f"processed {n} stored message(s), {retried} of them quarantined before")
     return EXIT_OK
 
 
@@ -426,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="YYYY-MM-DD",
                    help="deliberate backfill: also read older mail the server received on or after this day "
                         "(default: past the checkpoint; on a first start from the earliest invitation date)")
-    add("process", cmd_process, "process stored but unprocessed messages")
+    add("process", cmd_process, "process stored but unprocessed messages, and retry quarantined ones")
     p = add("results", cmd_results, "scores and ranking per part (after the opening)")
     p.add_argument("proc")
     p.add_argument("--json", action="store_true")

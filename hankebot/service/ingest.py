@@ -69,6 +69,20 @@ def process_pending(ctx: Context, limit: int | None = None) -> int:
                 return done
 
 
+def retry_quarantined(ctx: Context) -> int:
+    """Put every quarantined message back to 'stored', so the next process_pending tries it again (once the
+    cause is fixed). One that fails again is quarantined again; staff were told the first time only."""
+    from sqlalchemy import update
+
+    with ctx.uow() as uow:
+        n = uow.session.exec(update(InboundMessage).where(InboundMessage.state == "quarantined")  # type: ignore[call-overload]
+                             .values(state="stored")).rowcount
+        if n:
+            uow.repo.audit("system", "quarantine_retried", None, count=int(n))
+        uow.commit()
+    return int(n or 0)
+
+
 def process_message(ctx: Context, inbound_id: int) -> str:
     """Returns the final state. Never raises for a bad message (it is quarantined)."""
     try:
@@ -114,6 +128,7 @@ def _process(ctx: Context, inbound_id: int) -> str:
             row.summary["excerpt"] = _excerpt(ex)
         row.problems = [pr.as_dict() for pr in ex.all_problems()]
         row.processed_at = utcnow()
+        row.error = None  # a retried message that now goes through keeps no stale quarantine error
         if p.message_id and p.message_id in own:
             row.state = "own_copy"
             repo.s.add(row)
