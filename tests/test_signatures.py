@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from hankebot.core import signatures as s
 from hankebot.core.signatures import describe, signature_problems
@@ -19,7 +20,14 @@ from hankebot.devstack import sample_mail as sm
 from hankebot.devstack.signing import LocalPKI, Spoil, build_signed_asice
 from hankebot.mailer.attachments import AttachmentLimits
 from hankebot.mailer.mime import parse_message
-from hankebot.mailer.signature_trust import default_anchor_files, fingerprint, load_certificates, load_trust_store
+from hankebot.mailer.signature_trust import (
+    build_chain,
+    common_name,
+    default_anchor_files,
+    fingerprint,
+    load_certificates,
+    load_trust_store,
+)
 from hankebot.mailer.signatures import inspect_signatures
 
 FILES = [("Lisa 2 pakkumuse vorm.docx", b"PK\x03\x04 pakkumuse vorm"), ("maksumus.xlsx", b"PK\x03\x04 hinnad")]
@@ -146,7 +154,15 @@ def _replace_sig_xml(blob: bytes, xml: bytes) -> bytes:
     return out.getvalue()
 
 
-def test_packaged_sk_anchors_are_the_documented_ones_and_do_not_trust_a_local_ca(pki):
+def _only(tmp_path: Path, certs: dict, *names: str) -> Path:
+    folder = tmp_path / "roots"
+    folder.mkdir()
+    for n in names:
+        (folder / n).write_bytes(certs[n].public_bytes(Encoding.PEM))
+    return folder
+
+
+def test_packaged_sk_anchors_are_the_documented_ones_and_do_not_trust_a_local_ca(pki, tmp_path):
     files = default_anchor_files()
     names = {f.name for f in files}
     assert "esteid2018.pem" in names and "EID_Q_2024E.pem" in names
@@ -157,6 +173,12 @@ def test_packaged_sk_anchors_are_the_documented_ones_and_do_not_trust_a_local_ca
             assert fingerprint(cert) in documented, f"{f.name} not in docs/trust-anchors.md"
     default = load_trust_store()
     assert len(default.anchors) >= 10 and default.problems == ()
+    # the real SK / Zetes links verify (RSA and ECDSA signatures by the real roots)
+    real = {f.name: load_certificates(f.read_bytes())[0] for f in files}
+    roots = load_trust_store(_only(tmp_path, real, "EE_Certification_Centre_Root_CA.pem", "EEGovCA2025.pem"))
+    for name, root_cn in (("EID-SK_2016.pem", "EE Certification Centre Root CA"), ("ESTEID2025.pem", "EEGovCA2025")):
+        chain = build_chain(real[name], roots, real.values())
+        assert chain.trusted and common_name(chain.certs[-1]) == root_cn, name
     r = _check(build_signed_asice(FILES, pki.person(), pki), default)
     assert (r.indication, r.sub_indication) == (s.INDETERMINATE, s.NO_CERTIFICATE_CHAIN_FOUND)
 
