@@ -404,28 +404,42 @@ _AMOUNT_TOKEN = re.compile(
 )
 
 
-def _amount_in(text: str) -> Decimal | None:
-    text = text.strip().lstrip(":=").strip()
+_COLUMN_AMOUNT = re.compile(r"(?<![\d,.])\d{1,3}(?:[ \u00a0\u202f]\d{3})*(?:[.,]\d{2})(?![\d])|(?<![\d,.])\d+[.,]\d{2}(?!\d)")
+_PERCENT = re.compile(r"[-\u2212]?\d+(?:[.,]\d+)?\s*%")
+
+
+def _amount_in(text: str, last: bool = False) -> Decimal | None:
+    """The amount in a bit of PDF text; percentages ("sotsiaalmaks 33%", "Käibemaks 24%") are never amounts.
+    `last`: the last amount of the line (a table row whose last column is the total)."""
+    text = _PERCENT.sub(" ", text).strip().lstrip(":=").strip()
     if not text:
         return None
     d = parse_amount(text)
     if d is not None:
         return d
-    for m in _AMOUNT_TOKEN.finditer(text):
-        d = parse_amount(m.group(0).strip())
-        if d is not None:
-            return d
-    return None
+    found = [d for d in (parse_amount(m.group(0).strip()) for m in _AMOUNT_TOKEN.finditer(text)) if d is not None]
+    if not found or last:  # a row of columns "2 000,00 480,00 2 480,00": amounts with decimals, one by one
+        cols = [d for d in (parse_amount(m.group(0)) for m in _COLUMN_AMOUNT.finditer(text)) if d is not None]
+        found = cols or found
+    if not found:
+        return None
+    return found[-1] if last else found[0]
+
+
+_LEGAL_TOTAL = re.compile(r"kogukulu\s*\(?\s*(?:koos\s+(?:km|käibemaks\w*)|(?:km|käibemaksu)[\s-]*ga)\b\s*\)?")
+_NATURAL_TOTAL = re.compile(r"kogukulu\b(?!\s*\(?\s*(?:km|käibemaks|koos))(?:\s*\((?:eurot?|eur|€)\))?")
 
 
 def _pdf_basis(line: str) -> tuple[PriceBasis | None, str]:
-    """The basis a PDF text line is the total of, and the text after the label."""
+    """The basis a PDF text line is the labelled total of ("kogukulu km-ga" / "kogukulu"), and the text
+    after the label. A header row naming other columns first ("Maksumus km-ta  Käibemaks 24%  kogukulu
+    km-ga") is the legal total's label too."""
     key = norm(line)
-    m = re.search(r"kogukulu\s*(?:\(?\s*(?:koos\s+)?(?:km|käibemaks\w*)[\s-]*(?:ga)?\s*\)?)", key)
-    if m and "km-ta" not in key and "käibemaksuta" not in key:
+    m = _LEGAL_TOTAL.search(key)
+    if m:
         return PriceBasis.LEGAL_WITH_VAT, key[m.end():]
-    m = re.search(r"kogukulu\b(?:\s*\((?:eurot?|eur|€)\))?", key)
-    if m and " km" not in key[m.start():] and "käibemaks" not in key:
+    m = _NATURAL_TOTAL.search(key)
+    if m and "käibemaks" not in key[m.start():]:
         return PriceBasis.NATURAL_TOTAL, key[m.end():]
     return None, ""
 
@@ -440,7 +454,8 @@ def _read_pdf(data: bytes, spec: CostFormSpec) -> PriceReading:
             continue
         amount = _amount_in(rest)
         if amount is None and i + 1 < len(lines) and _pdf_basis(lines[i + 1])[0] is None:
-            amount = _amount_in(lines[i + 1])
+            # the label ends its line (a column header or a label cell): the total is the next line's last amount
+            amount = _amount_in(lines[i + 1], last=True)
         if amount is not None and amount != 0:
             found.setdefault(basis, set()).add(amount)
     sheets = {c.basis: c.sheet for c in spec.cells}
