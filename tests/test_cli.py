@@ -50,6 +50,6 @@ def test_unknown_procurement_exits_2_and_sealed_results_exit_3(tmp_path):
 def test_refused_lifecycle_action_exits_1(tmp_path):
     path = make_config(tmp_path, deadline=datetime(2030, 1, 20, 15, 0))
     r = run("--config", str(path), "decide", "302834")  # a draft cannot be decided
-    assert r.returncode == 1 and "refused" in r.stderr and "draft" in r.stderr
+    assert r.returncode == 1 and "refused" in r.stderr and "mustand" in r.stderr
     r = run("--config", str(path), "extend", "302834", "--deadline", "2030-01-27")
     assert r.returncode == 2 and "DD.MM.YYYY HH:MM" in r.stderr

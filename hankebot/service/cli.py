@@ -359,11 +359,62 @@ def cmd_extend(args) -> int:
 
 
 def cmd_decide(args) -> int:
-    from hankebot.service.evaluation import decide
+    from hankebot.service.decision import decide_part, preview_decision
+    from hankebot.service.outbound_decision import send_decision_letters
 
     ctx = _ctx(args)
-    decide(ctx, _proc(ctx, args.proc), actor="cli")
-    print("decided")
+    key = _proc(ctx, args.proc)
+    print(preview_decision(ctx, key, args.part, args.bid, args.why).format_et())
+    if args.preview:
+        return EXIT_OK
+    decide_part(ctx, key, args.part, args.bid, args.why, actor=f"cli:{os.environ.get('USER', 'admin')}")
+    with ctx.uow() as uow:
+        state = uow.repo.procurement(key).state
+    if state != "decided":
+        print("otsus salvestatud; hange jääb otsustamata osade ootele")
+        return EXIT_OK
+    if args.no_letters:
+        print("otsustatud; kirjad: hankebot send-decision " + key)
+        return EXIT_OK
+    rep = asyncio.run(send_decision_letters(ctx, key))
+    print(rep.format())
+    return EXIT_FAIL if (rep.errors or rep.failed) else EXIT_OK
+
+
+def cmd_send_decision(args) -> int:
+    from hankebot.service.outbound_decision import send_decision_letters
+
+    ctx = _ctx(args)
+    rep = asyncio.run(send_decision_letters(ctx, _proc(ctx, args.proc), dry_run=args.dry_run,
+                                            out_dir=Path(args.out) if args.out else None))
+    print(rep.format())
+    return EXIT_FAIL if (rep.errors or rep.failed) else EXIT_OK
+
+
+def cmd_cancel(args) -> int:
+    from hankebot.service.decision import cancel_procurement
+    from hankebot.service.outbound_decision import send_cancellation_letters
+
+    ctx = _ctx(args)
+    key = _proc(ctx, args.proc)
+    actor = f"cli:{os.environ.get('USER', 'admin')}"
+    if args.dry_run:
+        rep = asyncio.run(send_cancellation_letters(ctx, key, dry_run=True, out_dir=Path(args.out) if args.out else None,
+                                                    preview_reason=args.why))
+        print(rep.format())
+        return EXIT_FAIL if rep.errors else EXIT_OK
+    cancel_procurement(ctx, key, args.why, actor=actor)
+    rep = asyncio.run(send_cancellation_letters(ctx, key))
+    print(rep.format())
+    return EXIT_FAIL if (rep.errors or rep.failed) else EXIT_OK
+
+
+def cmd_register(args) -> int:
+    from hankebot.service.register import write_register
+
+    ctx = _ctx(args)
+    files = write_register(ctx, _proc(ctx, args.proc), Path(args.out) if args.out else None)
+    print(f"register: {files[0]}\n          {files[1]}")
     return EXIT_OK
 
 
@@ -447,8 +498,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("extend", cmd_extend, "move the deadline (reschedules everything)")
     p.add_argument("proc")
     p.add_argument("--deadline", required=True, help='"DD.MM.YYYY HH:MM" Europe/Tallinn')
-    p = add("decide", cmd_decide, "record that the outcome is decided (final)")
+    p = add("decide", cmd_decide, "confirm the successful bid per part (default: the top-ranked), then "
+                                  "send the decision letters once every part is decided")
     p.add_argument("proc")
+    p.add_argument("--part", type=int, help="decide only this part (default: every undecided part)")
+    p.add_argument("--bid", type=int, help="a ranked bid other than the top-ranked one (needs --why)")
+    p.add_argument("--why", help="written reason (required with --bid)")
+    p.add_argument("--preview", action="store_true", help="show what would be decided, record nothing")
+    p.add_argument("--no-letters", action="store_true", help="record the decision, send the letters later")
+    p = add("send-decision", cmd_send_decision, "send (or finish sending) the decision letter to every bidder")
+    p.add_argument("proc")
+    p.add_argument("--dry-run", action="store_true", help="write the letters as .eml files, send nothing")
+    p.add_argument("--out", help="directory for --dry-run .eml files")
+    p = add("cancel", cmd_cancel, "cancel the procurement (any state but decided) and tell every invitee")
+    p.add_argument("proc")
+    p.add_argument("--why", required=True, help="reason, quoted in the letters")
+    p.add_argument("--dry-run", action="store_true", help="write the letters as .eml files, cancel nothing")
+    p.add_argument("--out", help="directory for --dry-run .eml files")
+    p = add("register", cmd_register, "export the letters register (every message sent and received) as XLSX and CSV")
+    p.add_argument("proc")
+    p.add_argument("--out")
     p = add("purge", cmd_purge, "remove raw messages and attachments of a decided procurement (keeps protocol and audit log)")
     p.add_argument("proc")
     p.add_argument("--older-than-days", type=int, default=None, help="default: the procurement's retention_days")
@@ -487,7 +556,7 @@ def _main(argv: list[str] | None) -> int:
     except Sealed as e:
         print(f"sealed: prices and scores are not shown before the opening ({e.opens_at:%d.%m.%Y %H:%M %Z})", file=sys.stderr)
         return EXIT_SEALED
-    except (LifecycleError, ValueError) as e:
+    except (LifecycleError, ValueError) as e:  # DecisionError is a ValueError
         print(f"refused: {e}", file=sys.stderr)
         return EXIT_FAIL
     except KeyError as e:

@@ -243,6 +243,7 @@ class ProcurementSettings(_Strict):
     grace_days: int = Field(14, ge=0, le=365)
     forms_dir: str
     forms: list[FormSettings]
+    contract_form: str | None = None  # file in forms_dir attached to the successful bidder's letter (contract draft)
     criteria: list[CriterionSettings]
     parts: list[PartSettings]
     bidders: list[BidderSettings]

@@ -25,6 +25,9 @@ BLOCKING = {"late_bid", "missing_form", "ambiguous_price", "missing_price", "imp
             "signature_missing", "signature_required"}  # the last two only when the config requires a signature
 
 
+LATE_REASON = "Laekus pärast tähtaega, avamata"
+
+
 class Sealed(Exception):
     def __init__(self, opens_at: datetime):
         self.opens_at = opens_at
@@ -81,16 +84,19 @@ def results(ctx: Context, proc_key: str) -> list[PartResult]:
             bd = bidders.get(b.bidder_id)
             blocking = blocking_problems(b)
             excluded, reason = False, None
-            if b.decision == "rejected":
+            if b.late:  # not opened: its price is never read into results, letters or the protocol
+                excluded, reason = True, LATE_REASON
+            elif b.decision == "rejected":
                 excluded, reason = True, f"Tagasi lükatud: {b.decision_reason or ''}".strip()
             elif blocking and b.decision != "accepted":
                 excluded = True
                 reason = "Ootab eksperdi otsust: " + "; ".join(pr["message"] for pr in blocking)
             scoring.append(BidForScoring(bid_id=str(b.id), bidder_key=bd.key if bd else b.sender,
-                                         bidder_name=bd.name if bd else b.sender, price=b.price, received_at=b.received_at,
+                                         bidder_name=bd.name if bd else b.sender, price=None if b.late else b.price, received_at=b.received_at,
                                          grades=by_bid.get(b.id, {}), excluded=excluded, exclusion_reason=reason,
-                                         problems=[pr["message"] for pr in (b.problems or [])
-                                                   if pr.get("code") not in VERDICT_CODES],  # signatures say it
+                                         problems=[LATE_REASON] if b.late else
+                                         [pr["message"] for pr in (b.problems or [])
+                                          if pr.get("code") not in VERDICT_CODES],  # signatures say it
                                          signatures=[describe_signature(x) for x in (b.signatures or [])]))
         out.append(score_part(criteria(ps, n), scoring, rules(ps), part_no=n, part_name=parts[n].name))
     return out
@@ -212,12 +218,10 @@ def write_report(ctx: Context, proc_key: str, out_dir: Path | None = None, actor
 
 
 def decide(ctx: Context, proc_key: str, actor: str) -> None:
-    with ctx.uow() as uow:
-        p = uow.repo.procurement(proc_key)
-        p.state = lifecycle.decide(State(p.state)).value
-        uow.repo.s.add(p)
-        uow.repo.audit(actor, "decided", p.id)
-        uow.commit()
+    """Every part decided on its top-ranked bid (kept for callers that decide the whole procurement)."""
+    from hankebot.service.decision import decide_part
+
+    decide_part(ctx, proc_key, None, actor=actor)
 
 
 def format_results(ctx: Context, res: list[PartResult]) -> str:

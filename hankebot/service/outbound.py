@@ -71,6 +71,7 @@ SendFn = Callable[[bytes, str, list[str], object, "str | None"], Awaitable[str]]
 _MACHINE_LOCALPARTS = ("mailer-daemon", "postmaster", "no-reply", "noreply", "do-not-reply", "donotreply",
                        "bounce", "bounces", "auto-reply", "autoreply", "daemon")
 _OPEN_STATES = (State.INVITED, State.OPEN)
+AFTER_DEADLINE_KINDS = ("receipt", "decision", "cancellation")  # kinds still sent once the deadline has passed
 
 
 @dataclass
@@ -116,7 +117,8 @@ class SendReport:
 
     def format_et(self, with_state: bool = True) -> str:
         what = {"invitation": "Kutsed", "clarification": "Selgitus", "reminder": "Meeldetuletused",
-                "receipt": "Kättesaamise kinnitus", "resume": "Pooleli saatmised"}.get(self.kind, self.kind)
+                "receipt": "Kättesaamise kinnitus", "resume": "Pooleli saatmised",
+                "decision": "Otsuse kirjad", "cancellation": "Tühistamise kirjad"}.get(self.kind, self.kind)
         lines = [f"{what} – hange {self.proc_key}" + (" (proovisaatmine, midagi ei saadetud)" if self.dry_run else "")]
         if self.errors:
             tail = ", midagi ei saadetud:" if not (self.sent or self.confirmed) else ":"
@@ -384,7 +386,7 @@ async def _send_row(ctx: Context, row_id: int, report: SendReport, opts: Outboun
             return
         p = uow.repo.procurement_by_id(row.procurement_id)
         ps = ctx.proc_settings(p.key)
-        if row.kind != "receipt" and ctx.now() >= p.deadline:
+        if row.kind not in AFTER_DEADLINE_KINDS and ctx.now() >= p.deadline:
             _mark_failed(ctx, uow.repo, row, p, "tähtaeg on möödas, kirja enam ei saadeta", opts)
             uow.commit()
             report.failed.append((row.recipient, row.last_error))
@@ -494,7 +496,8 @@ def _mark_failed(ctx: Context, repo: Repository, row: OutboundMessage, p: Procur
     repo.audit(opts.actor, "outbound_failed", p.id, kind=row.kind, batch=row.batch, recipient=row.recipient,
                message_id=row.message_id, attempts=row.attempts, error=error)
     what = {"invitation": "Kutset", "clarification": "Selgitust", "reminder": "Meeldetuletust",
-            "receipt": "Kättesaamise kinnitust"}.get(row.kind, "Kirja")
+            "receipt": "Kättesaamise kinnitust", "decision": "Otsuse kirja",
+            "cancellation": "Tühistamise kirja"}.get(row.kind, "Kirja")
     notify.enqueue(ctx, repo, "outbound_failed",
                    f"⚠️ Hange {p.key}: {what} ei õnnestunud saata aadressile {row.recipient}.\nPõhjus: {error}",
                    event_key=f"outbound_failed:{row.id}:{row.attempts}", procurement_id=p.id)

@@ -161,6 +161,22 @@ class Bid(SQLModel, table=True):
     decided_at: Optional[datetime] = _ts()
 
 
+class PartDecision(SQLModel, table=True):
+    """The expert's decision on one part: the successful bid, whether it was the top-ranked one, the reason."""
+
+    __tablename__ = "part_decision"
+    __table_args__ = (UniqueConstraint("procurement_id", "part_no"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    procurement_id: int = Field(foreign_key="procurement.id", index=True)
+    part_no: int
+    bid_id: int = Field(foreign_key="bid.id")
+    top_ranked: bool = True
+    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    total: Optional[Decimal] = Field(default=None, sa_column=Column(ExactDecimal()))
+    decided_by: str = Field(max_length=200)
+    decided_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class Grade(SQLModel, table=True):
     __tablename__ = "grade"
     __table_args__ = (UniqueConstraint("bid_id", "criterion_key"),)
