@@ -75,10 +75,11 @@ async def _wait_sent(ctx, mids: list[str], timeout: float) -> dict[str, dict]:
 
 
 async def _drive(server, ctx, factory: BidFactory, n: int, gap: tuple[float, float], seed: int) -> dict:
+    from hankebot.app import frontend
     from hankebot.service.runner import run_service
 
     stop = asyncio.Event()
-    service = asyncio.create_task(run_service(ctx, stop, with_bot=True, with_imap=True))
+    service = asyncio.create_task(run_service(ctx, stop, frontend, with_imap=True))
     rnd = random.Random(seed)
     delivered: dict[str, tuple[float, float]] = {}
     try:

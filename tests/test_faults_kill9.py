@@ -28,14 +28,14 @@ KILLS = 4
 
 async def _start(env: MailEnv, log) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hankebot.service.cli", "--config", str(env.config_path), "run", cwd=REPO,
+        sys.executable, "-m", "hankebot", "--config", str(env.config_path), "run", cwd=REPO,
         env={**os.environ, **env.env, "PYTHONPATH": str(REPO), "HANKEBOT_TELEGRAM_TOKEN": env.token},
         stdout=log, stderr=log)
 
 
 async def _cli(env: MailEnv, *args: str) -> int:
     p = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hankebot.service.cli", "--config", str(env.config_path), *args, cwd=REPO,
+        sys.executable, "-m", "hankebot", "--config", str(env.config_path), *args, cwd=REPO,
         env={**os.environ, **env.env, "PYTHONPATH": str(REPO)},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     return await asyncio.wait_for(p.wait(), 60)

@@ -63,7 +63,7 @@ async def test_run_service_picks_up_a_bid_delivered_after_start_through_idle(tmp
     # poll_seconds=120: within the 10 s wait only an IDLE wake-up can bring the message in
     ctx = _ctx(tmp_path, mail_server, fresh_mail_user, idle=True, poll_seconds=120)
     stop = asyncio.Event()
-    service = asyncio.create_task(run_service(ctx, stop, with_bot=False, with_imap=True))
+    service = asyncio.create_task(run_service(ctx, stop, with_imap=True))
     try:
         connected = await asyncio.to_thread(wait_until, lambda: _imap_session_open(mail_server, fresh_mail_user), 10)
         assert connected

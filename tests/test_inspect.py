@@ -20,7 +20,7 @@ OFFER = "Lisa 2 pakkumuse vorm.docx"
 COST = "Lisa 3 maksumuse vorm.xlsx"
 DEADLINE = datetime(2026, 1, 19, 15, 0, tzinfo=TALLINN)  # the shipped config's
 _SCRIPT = Path(sys.executable).parent / "hankebot"  # the installed console script
-HANKEBOT = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "hankebot.service.cli"]
+HANKEBOT = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "hankebot"]
 
 
 def _offer(name: str, code: str) -> bytes:

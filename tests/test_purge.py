@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def cli(cfg, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hankebot.service.cli", "--config", str(cfg), *args],
+    return subprocess.run([sys.executable, "-m", "hankebot", "--config", str(cfg), *args],
                           capture_output=True, text=True, timeout=60, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 

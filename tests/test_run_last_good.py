@@ -28,7 +28,7 @@ class Service:
     def __init__(self, config):
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANKEBOT_")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hankebot.service.cli", "--config", str(config), "run"], cwd=REPO,
+            [sys.executable, "-m", "hankebot", "--config", str(config), "run"], cwd=REPO,
             env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.out: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
@@ -96,7 +96,7 @@ def test_restart_on_a_broken_config_serves_on_the_last_good_one(tmp_path):
     bad = good.replace("weight = 40", "weight = 45", 1).replace("2030-01-20 15:00:00", "2026-01-19 15:00:00")
     assert bad.count("weight = 45") == 1 and "2026-01-19 15:00:00" in bad
     _rewrite(config, bad)
-    check = subprocess.run([sys.executable, "-m", "hankebot.service.cli", "--config", str(config), "check-config"],
+    check = subprocess.run([sys.executable, "-m", "hankebot", "--config", str(config), "check-config"],
                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     assert check.returncode == 2 and "weights add up to 105" in check.stdout + check.stderr
 
@@ -125,7 +125,7 @@ def test_restart_on_a_broken_config_serves_on_the_last_good_one(tmp_path):
 def test_run_on_a_broken_config_without_a_last_good_copy_exits_2(tmp_path):
     config = make_config(tmp_path, edit=_no_imap)
     config.write_text(config.read_text("utf-8").replace("weight = 40", "weight = 45", 1), "utf-8")
-    proc = subprocess.run([sys.executable, "-m", "hankebot.service.cli", "--config", str(config), "run"],
+    proc = subprocess.run([sys.executable, "-m", "hankebot", "--config", str(config), "run"],
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "weights add up to 105" in proc.stdout + proc.stderr

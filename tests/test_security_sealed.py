@@ -68,7 +68,7 @@ def sealed(tmp_path):
 
 
 def cli(cfg, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hankebot.service.cli", "--config", str(cfg), *args],
+    return subprocess.run([sys.executable, "-m", "hankebot", "--config", str(cfg), *args],
                           capture_output=True, text=True, timeout=60, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 

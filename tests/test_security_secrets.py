@@ -80,7 +80,7 @@ def _env() -> dict:
 
 async def _cli(cfg, *args: str, run_for: float | None = None) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hankebot.service.cli", "--config", str(cfg), *args, cwd=REPO, env=_env(),
+        sys.executable, "-m", "hankebot", "--config", str(cfg), *args, cwd=REPO, env=_env(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     if run_for is not None:
         await asyncio.sleep(run_for)

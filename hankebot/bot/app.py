@@ -106,3 +106,9 @@ async def run_bot(ctx: Context, stop_event: asyncio.Event, poll_timeout: float =
         finally:
             await stop_application(app)
         return
+
+
+async def run_frontend(ctx: Context, stop_event: asyncio.Event) -> None:
+    """What `hankebot run` and the demo start next to the service: the bot with its outbox worker; with no
+    token, the console outbox worker printing every notification (staff chats' rows too)."""
+    await run_bot(ctx, stop_event, outbox_poll_seconds=0.5)

@@ -11,11 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, Sequence
 
 import aiosmtplib
 
-from hankebot.service.config import SmtpSettings
+
+class SmtpServer(Protocol):
+    """What `send` reads of the server settings: the service's config model or an `SmtpEndpoint`."""
+
+    host: str
+    port: int
+    security: Literal["none", "starttls", "tls"]
+    username: str | None
+    timeout_seconds: float
+    validate_certs: bool
+
+
+@dataclass(frozen=True)
+class SmtpEndpoint:
+    """The mail server to send through, as this package needs it (no dependency on the service's config)."""
+
+    host: str = "127.0.0.1"
+    port: int = 587
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    timeout_seconds: float = 30.0
+    validate_certs: bool = True
 
 
 class SendError(Exception):
@@ -58,7 +80,7 @@ async def send(
     raw: bytes,
     sender: str,
     recipients: Sequence[str],
-    smtp: SmtpSettings,
+    smtp: SmtpServer,
     password: str | None,
 ) -> str:
     """Deliver `raw` to every recipient (envelope only; headers are not touched). Returns the server's

@@ -114,7 +114,7 @@ def cmd_demo(args) -> int:
     from hankebot.service.demo import run_demo
 
     return run_demo(seconds_to_deadline=args.seconds, keep_dir=Path(args.keep) if args.keep else None,
-                    bot=bool(getattr(args, "bot", False)))
+                    bot=bool(getattr(args, "bot", False)), frontend=args.frontend)
 
 
 def cmd_run(args) -> int:
@@ -129,7 +129,7 @@ def cmd_run(args) -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long poll otherwise
     loaded = load_config_or_last_good(_config_path(args))  # a broken file: its last good copy, if any
     REDACT.add_config(loaded[0])
-    return run_forever(_config_path(args), loaded)
+    return run_forever(_config_path(args), loaded, frontend=args.frontend)
 
 
 def cmd_send_invitations(args) -> int:
@@ -526,9 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, frontend=None) -> int:
+    """`frontend`: what `run` and `demo` start to deliver notifications (the program's entry point,
+    hankebot.app, passes the Telegram bot's; None leaves them in the outbox)."""
     try:
-        return _main(argv)
+        return _main(argv, frontend)
     except BrokenPipeError:  # e.g. `hankebot check-config | head`: the reader left early; no traceback
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -538,12 +540,13 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, frontend=None) -> int:
     from hankebot.core.lifecycle import LifecycleError
     from hankebot.service.config import ConfigError
     from hankebot.service.evaluation import Sealed
 
     args = build_parser().parse_args(argv)
+    args.frontend = frontend
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for h in logging.getLogger().handlers:
         if REDACT not in h.filters:
@@ -566,6 +569,3 @@ def _main(argv: list[str] | None) -> int:
         print(f"file not found: {e.filename}", file=sys.stderr)
         return EXIT_USAGE
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,6 +8,7 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 
 from hankebot.service.config import LoadedConfig, ProcurementSettings
+from hankebot.service.sync import sync_config
 from hankebot.storage.database import make_engine, migrate
 from hankebot.storage.raw_store import RawStore
 from hankebot.storage.uow import UnitOfWork
@@ -51,8 +52,6 @@ class Context:
 
 def open_context(cfg: LoadedConfig, clock: Callable[[], datetime] = utc_now, database_url: str | None = None) -> Context:
     """Open the database (migrating it to the current schema), the raw store, and sync the config in."""
-    from hankebot.service.sync import sync_config
-
     data_dir = cfg.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     data_dir.chmod(0o700)

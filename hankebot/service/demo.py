@@ -94,7 +94,8 @@ async def _wait(pred, what: str, timeout: float = 40.0) -> None:
     raise RuntimeError(f"demo: timed out waiting for {what}")
 
 
-def run_demo(seconds_to_deadline: int = 25, keep_dir: Path | None = None, bot: bool = False) -> int:
+def run_demo(seconds_to_deadline: int = 25, keep_dir: Path | None = None, bot: bool = False,
+             frontend=None) -> int:
     from hankebot.devstack._process import DevstackError, prepare_traversable_dir
     from hankebot.devstack.mailserver import MailServer
     from hankebot.devstack.sample_forms import write_templates
@@ -122,16 +123,16 @@ def run_demo(seconds_to_deadline: int = 25, keep_dir: Path | None = None, bot: b
         write_templates(base / "forms")
         deadline = (datetime.now(TALLINN) + timedelta(seconds=seconds_to_deadline + 12)).replace(microsecond=0)
         cfg_path = demo_config(base, server.smtp_port, server.imap_port, deadline)
-        rc = asyncio.run(_lifecycle(server, cfg_path, deadline, bot=bot))
+        rc = asyncio.run(_lifecycle(server, cfg_path, deadline, bot=bot, frontend=frontend))
     finally:
         server.stop()  # the folder is left for the reader to open (its path is printed)
     print(f"\nDemo võttis {time.monotonic() - t_start:.0f} s. Kõik failid: {base}")
     return rc
 
 
-async def _lifecycle(server, cfg_path: Path, deadline: datetime, bot: bool = False) -> int:
+async def _lifecycle(server, cfg_path: Path, deadline: datetime, bot: bool = False, frontend=None) -> int:
     if not bot:
-        return await _lifecycle_run(server, cfg_path, deadline, None)
+        return await _lifecycle_run(server, cfg_path, deadline, None, frontend)
     from hankebot.devstack.telegram_api import FakeTelegramAPI
     from hankebot.service import demo_bot
 
@@ -140,10 +141,10 @@ async def _lifecycle(server, cfg_path: Path, deadline: datetime, bot: bool = Fal
         api.add_chat(demo_bot.STAFF_ID, first_name="Taimi")
         demo_bot.add_to_config(cfg_path, api)
         print(f"Telegram: kohalik Bot API asendus {api.base_url} (ekspert: {demo_bot.STAFF_NAME})")
-        return await _lifecycle_run(server, cfg_path, deadline, demo_bot.Expert(api))
+        return await _lifecycle_run(server, cfg_path, deadline, demo_bot.Expert(api), frontend)
 
 
-async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert) -> int:
+async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert, frontend=None) -> int:
     from hankebot.devstack import sample_forms as sf
     from hankebot.devstack import sample_mail as sm
     from hankebot.core.models import PriceBasis
@@ -168,7 +169,7 @@ async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert) -> 
         if rep.errors or rep.failed:
             return 1
         # the service (IMAP listener, scheduler, outbox) runs from here on, as `hankebot run` would
-        service = asyncio.create_task(run_service(ctx, stop, with_bot=True, with_imap=True))
+        service = asyncio.create_task(run_service(ctx, stop, frontend, with_imap=True))
 
         say("2. Pakkujad vastavad")
         inv = {e: _invitation_id(server, e) for _, _, e, _ in BIDDERS}

@@ -10,6 +10,7 @@ import signal
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from hankebot.mailer.imap_listener import FetchedMessage, ImapEndpoint, ImapListener
 from hankebot.service.config import ConfigError, LoadedConfig, load_config
@@ -21,6 +22,10 @@ from hankebot.service.scheduler import DeadlineScheduler
 from hankebot.service.sync import sync_config
 
 log = logging.getLogger(__name__)
+
+# The staff-facing side (the Telegram bot and its outbox worker, or the console): bot/ provides it and the
+# program's entry point (hankebot.app) hands it in, so this package never imports bot/.
+Frontend = Callable[[Context, asyncio.Event], Awaitable[None]]
 
 
 def imap_endpoint(cfg: LoadedConfig) -> ImapEndpoint | None:
@@ -197,9 +202,10 @@ async def _resume_periodically(ctx: Context, stop: asyncio.Event, every: float =
             log.exception("periodic resume of unsent mail")
 
 
-async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, with_imap: bool = True,
+async def run_service(ctx: Context, stop: asyncio.Event, frontend: Frontend | None = None, with_imap: bool = True,
                       config_error: str | None = None) -> None:
-    """`config_error`: the config file's problems when the service started on the last good copy (the
+    """Run until `stop` is set. `frontend` delivers the notifications (None: they wait in the outbox).
+    `config_error`: the config file's problems when the service started on the last good copy (the
     watcher reports the file again only when it changes)."""
     from hankebot.service import outbound
 
@@ -227,8 +233,8 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
     listener = make_listener(ctx) if with_imap else None
     if listener is not None:
         tasks.append(asyncio.create_task(listener.run(), name="imap"))
-    if with_bot:
-        tasks.append(asyncio.create_task(_bot_or_console(ctx, stop), name="bot"))
+    if frontend is not None:
+        tasks.append(asyncio.create_task(frontend(ctx, stop), name="bot"))
     log.info("hankebot running: config %s, %d procurement(s)", ctx.cfg.path, len(ctx.settings.procurements))
     try:
         await stop.wait()
@@ -240,22 +246,6 @@ async def run_service(ctx: Context, stop: asyncio.Event, with_bot: bool = True, 
             if t.get_name() != "imap":
                 t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _bot_or_console(ctx: Context, stop: asyncio.Event) -> None:
-    """The Telegram bot with its outbox worker; with no bot token, only the console outbox worker."""
-    token = ctx.cfg.secret(ctx.settings.telegram.token_secret)
-    try:
-        from hankebot.bot.app import run_bot
-    except ImportError:
-        run_bot = None
-    if token and run_bot is not None:
-        await run_bot(ctx, stop)
-        return
-    from hankebot.bot.outbox_worker import run_outbox
-
-    # no token (or no bot package): every notification is printed, staff chats' rows too
-    await run_outbox(ctx, None, stop, poll_seconds=0.5, console_all=not token)
 
 
 def _report_started_on_last_good(ctx: Context, bad: ConfigError, copy: Path | None) -> None:
@@ -272,7 +262,8 @@ def _report_started_on_last_good(ctx: Context, bad: ConfigError, copy: Path | No
         uow.commit()
 
 
-def run_forever(config_path: Path, loaded: tuple[LoadedConfig, ConfigError | None, Path | None] | None = None) -> int:
+def run_forever(config_path: Path, loaded: tuple[LoadedConfig, ConfigError | None, Path | None] | None = None,
+                frontend: Frontend | None = None) -> int:
     """Run until SIGINT/SIGTERM. A broken config file with a last good copy in the data dir: serve on the
     copy, say so in the log and to staff (`loaded`: load_config_or_last_good's answer, when the caller
     has it already). No copy: the file's ConfigError is raised."""
@@ -290,7 +281,7 @@ def run_forever(config_path: Path, loaded: tuple[LoadedConfig, ConfigError | Non
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_service(ctx, stop, config_error=None if bad is None else str(bad))
+        await run_service(ctx, stop, frontend, config_error=None if bad is None else str(bad))
 
     asyncio.run(main())
     return 0

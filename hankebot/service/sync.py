@@ -1,12 +1,29 @@
 """Bring the database in line with config.toml: procurements, parts, bidders. Deadline changes are audited."""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, Protocol
+
 from hankebot.core.lifecycle import State
-from hankebot.service.context import Context
 from hankebot.storage.tables import Bidder, Part, Procurement, utcnow
+from hankebot.storage.uow import UnitOfWork
 
 
-def sync_config(ctx: Context) -> list[str]:
+class SyncTarget(Protocol):
+    """What syncing needs of the service context (`service.context.Context` is one): `open_context` calls
+    `sync_config`, so this module names only the shape, not the class."""
+
+    @property
+    def settings(self) -> Any: ...
+
+    def uow(self) -> UnitOfWork: ...
+
+    def deadline(self, ps: Any) -> datetime: ...
+
+    def now(self) -> datetime: ...
+
+
+def sync_config(ctx: SyncTarget) -> list[str]:
     """Returns human-readable changes (for logs and staff notices)."""
     changes: list[str] = []
     with ctx.uow() as uow:
