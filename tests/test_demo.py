@@ -40,7 +40,7 @@ def _fresh_clone(dest: Path) -> Path:
     hankebot = venv_bin / "hankebot"
     hankebot.write_text(
         "#!/bin/sh\n"
-        f'PYTHONPATH="{dest}" exec "{Path(sys.executable).with_name("hankebot")}" "$@"\n'
+        f'PYTHONPATH="{dest}" exec "{sys.executable}" -m hankebot "$@"\n'
     )
     hankebot.chmod(0o755)
     (dest / ".venv" / ".installed").touch()
