@@ -64,13 +64,13 @@ class Expert:
             before = self.texts.get(m["message_id"], "").split("\n") if edited else []
             self.texts[m["message_id"]] = body
             lines = body.split("\n")
+            btns = _buttons(m)
             if edited:  # an edit in place: only what changed, the rest she has already seen
                 lines = [ln for ln in lines if ln not in before and ln.strip()]
-                head += " (muutunud read)" if lines else " (nupud)"
+                head += " (muutunud read)" if lines else (" (nupud)" if btns else " (nupud eemaldatud)")
             self.out(f"  {head}:")
             for line in lines:
                 self.out(f"  │ {line}")
-            btns = _buttons(m)
             if btns:
                 self.out("  │ " + "  ".join(f"[{t}]" for t, _ in btns))
 
