@@ -232,3 +232,46 @@ async def test_cancellation_reaches_every_invitee(env: Env, tmp_path: Path):
         assert m["To"].addresses[0].addr_spec == u[0]
     with pytest.raises(DecisionError):
         decide_part(ctx, "302834", actor="expert")
+
+
+def _register(env: Env, out: Path) -> tuple[list[list], list[list]]:
+    import csv
+
+    from openpyxl import load_workbook
+
+    from hankebot.service.register import write_register
+
+    xlsx, csv_path = write_register(env.ctx, "302834", out)
+    ws = load_workbook(xlsx).active
+    xrows = [[c.value for c in r] for r in ws.iter_rows(min_row=2)]
+    with csv_path.open(encoding="utf-8-sig", newline="") as f:
+        crows = list(csv.reader(f, delimiter=";"))
+    assert xrows == crows  # the same register in both formats
+    return xrows[0], xrows[1:]
+
+
+async def test_letters_register_row_by_row(env: Env, tmp_path: Path):
+    await _invite(env)
+    _evaluate(env)
+    head, rows = _register(env, tmp_path / "r1")
+    assert head == ["Viit", "Registreeritud", "Liik", "Suund", "Adressaat / saatja", "Pealkiri", "Dokumendi liik",
+                    "Juurdepääsupiirang"]
+    who = ["Pakkuja 1 OÜ", "M. Õ.", "Pakkuja 3 OÜ", "M. Õ.", "Pakkuja 5 OÜ"]  # natural persons by initials
+    title = "Pakkumuskutse: Kõrge abivajadusega ja riskikäitumisega laste ja noortega töötavate spetsialistide baaskoolitused (viitenumber 302834)"
+    expected = [[f"302834/{i}", "05.01.2026 kell 10.00", "Kiri VÄLJA", "VÄLJA", who[i - 1], title, "Pakkumuskutse", "Avalik"]
+                for i in range(1, 6)]
+    bid_times = ["19.01.2026 kell 10.00", "19.01.2026 kell 11.00", "19.01.2026 kell 12.00", "19.01.2026 kell 13.00",
+                 "19.01.2026 kell 15.30"]
+    expected += [[f"302834/{5 + i}", bid_times[i - 1], "Kiri SISSE", "SISSE", who[i - 1], "(teemata)", "Pakkumus",
+                  "AK – pakkumus (kuni otsuseni)"] for i in range(1, 6)]
+    assert rows == expected
+    decide_part(env.ctx, "302834", actor="expert")
+    rep = await send_decision_letters(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert rep.ok
+    _, rows = _register(env, tmp_path / "r2")
+    assert len(rows) == 15
+    assert [r[7] for r in rows[5:10]] == ["Avalik"] * 5  # bids are public after the decision
+    for i, r in enumerate(rows[10:], 1):
+        assert r[:5] == [f"302834/{10 + i}", "19.01.2026 kell 17.00", "Kiri VÄLJA", "VÄLJA", who[i - 1]]
+        assert r[6:] == ["Otsuse teade", "Avalik"]
+        assert r[5].startswith("Teie pakkumus on edukas" if i == 2 else "Hanke tulemus")
