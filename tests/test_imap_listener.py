@@ -137,10 +137,14 @@ def test_imap_restart_while_idling_is_survived_without_loss_or_repeats(tmp_path)
             for i, key in enumerate(["koolituskeskus", "tugiteenused", "lastekaitse"]):
                 server.deliver(user, _bid(key, f"{4000 + i}.00", f"pärast taaskäivitust {i}"))
             assert wait_until(lambda: count(ctx, InboundMessage, InboundMessage.state == "processed") == 4, 20)
-            time.sleep(1.0)  # a repeat would show up now
+            # a positive signal instead of a pause: one more message, processed after everything before it
+            # (UID order), so a repeat of an earlier one would be in the table by the time it is
+            server.deliver(user, sm.question_message("ilmar.sepp@example.net", "Ilmar Sepp"))
+            assert wait_until(lambda: count(ctx, InboundMessage, InboundMessage.uid == 5,
+                                            InboundMessage.state == "processed") == 1, 20)
             msgs = rows(ctx, InboundMessage, order=InboundMessage.uid)
-            assert [m.uid for m in msgs] == [1, 2, 3, 4]
-            assert len({m.sha256 for m in msgs}) == 4 and {m.state for m in msgs} == {"processed"}
+            assert [m.uid for m in msgs] == [1, 2, 3, 4, 5]
+            assert len({m.sha256 for m in msgs}) == 5 and {m.state for m in msgs} == {"processed"}
             bids = rows(ctx, Bid)
             assert sorted(b.price for b in bids) == [Decimal("4000.00"), Decimal("4001.00"), Decimal("4002.00")]
             assert len({b.inbound_message_id for b in bids}) == 3

@@ -124,14 +124,14 @@ class Env:
 
     def wait_counts(self, expected: dict[tuple[str, str], int], timeout: float = 20) -> dict:
         """Poll until every mailbox holds its expected count (Postfix delivers asynchronously), then let the
-        queue settle and count again, so a late duplicate would still be seen."""
+        queue drain (Postfix has delivered everything it accepted) and count again, so a late duplicate is seen."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             got = {u: self.count(u) for u in expected}
             if all(got[u] >= n for u, n in expected.items()):
                 break
             time.sleep(0.2)
-        time.sleep(1.0)
+        assert self.ms.wait_queue_empty(), "Postfix still holds mail"  # a late duplicate would be in now
         return {u: self.count(u) for u in expected}
 
     def rows(self, kind: str | None = None) -> list[OutboundMessage]:
@@ -233,7 +233,7 @@ async def test_missing_form_stops_the_whole_batch(env: Env):
     assert "kutseid ei saadeta" in report.format_et().lower() or "midagi ei saadetud" in report.format_et()
     assert env.rows() == []
     assert get_state(env.ctx) == "draft"
-    time.sleep(0.5)
+    assert env.ms.wait_queue_empty()  # whatever was accepted is delivered by now
     assert all(env.count(u) == 0 for u in [*env.bidders, env.tender])
 
 
@@ -254,7 +254,7 @@ async def test_dry_run_writes_eml_files_and_sends_nothing(env: Env, tmp_path: Pa
     assert env.rows() == [] and get_state(env.ctx) == "draft"
     default = await send_invitations(env.ctx, "302834", dry_run=True)
     assert all(p.is_relative_to(env.ctx.cfg.data_dir / "dry-run" / "302834") for p in default.eml_paths)
-    time.sleep(0.5)
+    assert env.ms.wait_queue_empty()  # whatever was accepted is delivered by now
     assert all(env.count(u) == 0 for u in [*env.bidders, env.tender])
 
 
@@ -475,7 +475,7 @@ async def test_receipt_lists_files_and_never_answers_machines(env: Env):
         r = await send_receipt(env.ctx, mid, ["a.docx"], opts=OutboundOptions(**FAST))
         assert r.sent == [] and len(r.skipped) == 1, (mid, r.skipped)
     assert len(env.rows("receipt")) == 1
-    time.sleep(0.5)
+    assert env.ms.wait_queue_empty()  # whatever was accepted is delivered by now
     assert env.count(env.bidders[4]) == 1  # only the invitation
 
 

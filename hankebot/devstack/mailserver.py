@@ -228,6 +228,24 @@ class MailServer(ManagedServer):
         if refused:
             raise smtplib.SMTPRecipientsRefused(refused)
 
+    def queued(self) -> int:
+        """Messages Postfix still holds (maildrop, incoming, active, deferred, hold), from `postqueue -j`."""
+        res = subprocess.run([find_program("postqueue") or "postqueue", "-c", str(self._postfix_etc), "-j"],
+                             capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            raise MailServerError(f"postqueue failed: {res.stderr.strip()}")
+        return sum(1 for line in res.stdout.splitlines() if line.strip())
+
+    def wait_queue_empty(self, timeout: float = 20.0) -> bool:
+        """Wait until Postfix has delivered (or bounced) everything it accepted: the positive signal that
+        no message is still on its way, before checking that a mailbox got nothing more."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.queued() == 0:
+                return True
+            time.sleep(0.1)
+        return False
+
     def mailbox(self, user: str, password: str | None = None) -> MailBoxUnencrypted:
         """A logged-in imap-tools mailbox (plain IMAP); use as a context manager to log out."""
         pw = self.users[user] if password is None else password
