@@ -267,12 +267,13 @@ async def on_grade_callback(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
     if not d.gradable:
         await reply(update, tg, "Seda pakkumust ei saa praegu hinnata (otsus puudub või pakkumus on tagasi lükatud).")
         return
-    chat, mid = q.message.chat_id, q.message.message_id
+    chat = update.effective_chat.id
+    mid = q.message.message_id if q.message is not None else None  # None: too old for Telegram to show
     if parts[0] == "gc":
         if (tg.user_data.get("awaiting") or {}).get("bid_id") == bid_id:
             tg.user_data.pop("awaiting", None)
         text, markup = render(d, crit.key)
-        if not await edit_card(tg, chat, mid, text, markup):
+        if not (mid and await edit_card(tg, chat, mid, text, markup)):
             await reply(update, tg, text, markup)
         return
     try:
@@ -288,7 +289,7 @@ async def on_grade_callback(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
     tg.user_data["awaiting"] = pending
     await save_now(update, tg)  # a restart while she types keeps the grade waiting for its justification
     text, markup = render(d, None, pending)
-    if not await edit_card(tg, chat, mid, text, markup):
+    if not (mid and await edit_card(tg, chat, mid, text, markup)):
         await reply(update, tg, text, markup)
 
 
