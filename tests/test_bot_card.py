@@ -293,3 +293,12 @@ async def test_auto_reply_from_a_bidders_address_is_listed_under_the_bidders_nam
         uow.commit()
     text = (await say(api, "/auto"))["text"]
     assert "Kadri Jõgi: Olen puhkusel" in text and "@" not in text
+
+
+async def test_files_of_a_purged_message_are_said_to_be_gone(ctx, api, bot, clock):
+    bid_id = add_bid(ctx, "kadri", price="1000")  # its raw path names no stored file
+    clock.set(AFTER)
+    card = await say(api, f"/bid {bid_id}")
+    r = await press(api, card, f"ga:{bid_id}")
+    assert "algset kirja pole enam hoidlas" in r["text"]
+    assert_estonian(r["text"])
