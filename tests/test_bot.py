@@ -164,6 +164,23 @@ async def test_auto_replies_are_quiet_but_listed_on_request(ctx, api, bot):
     assert "/auto" in (await say(api, "/help"))["text"]
 
 
+async def test_other_mail_is_quiet_but_listed_on_request(ctx, api, bot):
+    from hankebot.storage.tables import InboundMessage
+
+    with ctx.uow() as uow:
+        for uid, subject, kind in [(80, "Lõuna?", "other"), (81, "Nädala uudised #3", "other"),
+                                   (82, "Automaatne vastus", "auto_reply")]:
+            uow.repo.add(InboundMessage(folder="INBOX", uidvalidity=1, uid=uid, sha256=f"{uid:064d}", raw_path="x",
+                                        received_at=utc(2026, 1, 12, 9, 30), state="processed", kind=kind,
+                                        sender="mari.tamm@ska.example", subject=subject))
+        uow.commit()
+    text = (await say(api, "/other"))["text"]
+    assert "Muud kirjad" in text and ": 2" in text
+    assert "mari.tamm@ska.example: Nädala uudised #3" in text and "Lõuna?" in text
+    assert "Automaatne vastus" not in text  # auto-replies have /auto
+    assert "/other" in (await say(api, "/help"))["text"]
+
+
 # ---------------------------------------------------------------- grading and decisions
 
 

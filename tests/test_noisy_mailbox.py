@@ -181,3 +181,15 @@ def test_a_backfill_with_since_reads_the_history_and_still_pushes_nothing_false(
         if m.message_id not in {_mid(r) for r, _, _ in real.values()}:
             assert m.procurement_id is None and m.kind not in ("bid", "question", "decline"), m.subject
     assert main(["--config", str(ctx.cfg.path), "fetch", "--since", "5.1.2026"]) == 2  # a clear usage error
+
+
+def test_status_counts_and_lists_the_quiet_mail(mailbox, capsys):
+    from hankebot.service.cli import main
+
+    ctx, noise, real, _ = mailbox
+    capsys.readouterr()
+    assert main(["--config", str(ctx.cfg.path), "status", "--other"]) == 0
+    out = capsys.readouterr().out
+    n_other = sum(1 for m in rows(ctx, InboundMessage) if m.kind == "other")
+    assert n_other >= 40 and f"other mail (no procurement's event, never pushed): {n_other}" in out
+    assert "Lõuna?" in out or "Arve nr" in out

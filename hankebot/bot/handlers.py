@@ -128,6 +128,23 @@ async def do_auto(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args:
     await reply(update, tg, "\n".join(lines))
 
 
+async def cmd_other(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    """Mail that is no procurement's event (colleagues, newsletters, notices, other procurements' mail) is
+    stored but never pushed; this lists the newest on request."""
+    ctx = get_ctx(tg)
+    with ctx.uow() as uow:
+        total, rows = uow.repo.inbound_other(limit=20)
+        lines = [f"✉️ <b>Muud kirjad</b> (hanke sündmused need ei ole): {total}"]
+        if not rows:
+            lines.append("Muid kirju pole.")
+        for m in rows:
+            lines.append(f"• {datetime_et(ctx.local(m.received_at))} {esc(m.sender or '?')}: "
+                         f"{esc(clip(m.subject or '', 120))}")
+        if total > len(rows):
+            lines.append(f"… ja veel {total - len(rows)} vanemat.")
+    await reply(update, tg, "\n".join(lines))
+
+
 async def do_results(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
     ctx = get_ctx(tg)
     sealed, opens = sealed_info(ctx, key)
@@ -261,6 +278,7 @@ async def on_unknown_command(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> N
 
 BOT_COMMANDS = [
     ("status", "ülevaade"), ("bids", "pakkumused"), ("bid", "pakkumuse kaart"), ("missing", "puudu"), ("questions", "küsimused"), ("auto", "automaatsed vastused"),
+    ("other", "muud kirjad"),
     ("grade", "hindamine"), ("accept", "probleemiga pakkumus vastu"), ("reject", "probleemiga pakkumus tagasi"),
     ("results", "tulemused"), ("protocol", "protokoll"), ("remind", "meeldetuletus"), ("clarify", "selgitus kõigile"),
     ("extend", "tähtaja pikendamine"), ("held", "teadmata saatusega teated"), ("cancel", "katkesta"), ("help", "abi"),
@@ -271,6 +289,7 @@ def register(app: Application) -> None:
     """Add every staff handler (the gate is installed separately, in group -1)."""
     app.add_handler(CommandHandler(["help", "start"], cmd_help))
     app.add_handler(CommandHandler("cancel", cmd_cancel))
+    app.add_handler(CommandHandler("other", cmd_other))
     for name, fn in COMMANDS.items():
         if name in ("grade", "remind", "clarify", "extend"):
             app.add_handler(CommandHandler(name, fn))  # they pick the procurement themselves

@@ -23,6 +23,7 @@ HELP = """<b>Hankebot</b> — hanke käik Telegramis
 /missing — puuduvad vormid ja vastamata pakkujad
 /questions — pakkujate küsimused
 /auto — automaatsed vastused (puhkuseteated jms; neist ei teavitata eraldi)
+/other — muud kirjad (kolleegid, uudiskirjad, teavitused, teiste hangete kirjad; neist ei teavitata)
 /remind — meeldetuletus vastamata pakkujatele (kinnitusega)
 /clarify — selgitus kõigile pakkujatele (kinnitusega)
 /extend — tähtaja pikendamine, nt <code>/extend 26.01.2026 15:00</code>

@@ -189,8 +189,18 @@ def cmd_status(args) -> int:
             if b.missing_forms:
                 extra += f"; missing: {', '.join(b.missing_forms)}"
             print(f"    {b.name:<36} {b.answer:<9}{extra}")
+    with ctx.uow() as uow:
+        n_other, other = uow.repo.inbound_other(limit=30 if getattr(args, "other", False) else 0)
     if args.json:
-        print(json.dumps(out if not args.proc else out[0], ensure_ascii=False, indent=2))
+        if getattr(args, "other", False):
+            out = {"procurements": out, "other": [{"id": m.id, "received_at": m.received_at.isoformat(),
+                                                  "sender": m.sender, "subject": m.subject} for m in other]}
+        print(json.dumps(out if not args.proc or isinstance(out, dict) else out[0], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"other mail (no procurement's event, never pushed): {n_other}" + ("" if getattr(args, "other", False)
+                                                                             else " (--other lists the newest)"))
+    for m in other:
+        print(f"  #{m.id} {datetime_et(ctx.local(m.received_at))} {m.sender or '?'}: {(m.subject or '')[:100]}")
     return EXIT_OK
 
 
@@ -471,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", cmd_status, "where each procurement stands (sealed-safe)")
     p.add_argument("proc", nargs="?")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--other", action="store_true", help="also list the newest mail that is no procurement's event")
     p = add("inspect", cmd_inspect, "classify one message and extract everything, storing nothing")
     p.add_argument("message", help=".eml file")
     p.add_argument("--received-at", help="ISO time the server received it (default: newest Received header)")

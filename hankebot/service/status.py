@@ -91,7 +91,7 @@ def procurement_status(ctx: Context, key: str) -> ProcurementStatus:
             declines=sum(1 for m in inbound if m.kind == "decline"),
             questions=sum(1 for m in inbound if m.kind == "question"),
             bounces=sum(1 for m in inbound if m.kind == "bounce"),
-            unknown_senders=sum(1 for m in inbound if m.bidder_id is None and m.kind in ("bid", "question", "decline", "other")),
+            unknown_senders=sum(1 for m in inbound if m.bidder_id is None and m.kind in ("bid", "question", "decline")),
             problems=sum(1 for x in bids if x.problems and x.decision == "none"),
         )
     return st

@@ -102,6 +102,13 @@ class Repository:
             self.s.exec(select(InboundMessage).where(InboundMessage.state == "stored").order_by(InboundMessage.id).limit(limit))
         )
 
+    def inbound_other(self, limit: int = 30) -> tuple[int, list[InboundMessage]]:
+        """Mail that is no procurement's event (kind "other", any procurement or none): how many, and the newest."""
+        where = (InboundMessage.state == "processed", InboundMessage.kind == "other")
+        total = self.count(InboundMessage, *where)
+        rows = self.s.exec(select(InboundMessage).where(*where).order_by(col(InboundMessage.id).desc()).limit(limit))
+        return total, list(rows)
+
     def inbound_for(self, pid: int, kind: str | None = None) -> list[InboundMessage]:
         q = select(InboundMessage).where(InboundMessage.procurement_id == pid)
         if kind:
