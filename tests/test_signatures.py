@@ -105,6 +105,16 @@ def test_each_broken_case_has_its_indication_and_reason(pki, store, case):
     assert f"Põhjus: {r.reason}" in describe(r)
 
 
+def test_company_e_seal_is_a_legal_person_with_its_registry_code(pki, store):
+    r = _check(build_signed_asice(FILES, pki.e_seal(), pki), store)
+    assert (r.indication, r.legal_person, r.signer_name, r.signer_code) == (s.TOTAL_PASSED, True, "Koolitus OÜ",
+                                                                            "12345678")
+    assert "Koolitus OÜ (registrikood 12345678)" in describe(r)
+    assert signature_problems([r], required=True, offer_code="12345678") == []
+    [p] = signature_problems([r], required=True, offer_code="87654321")
+    assert p.code == "signer_mismatch"
+
+
 def test_time_mark_signature_takes_its_time_from_the_bound_ocsp_response(pki, store):
     r = _check(build_signed_asice(FILES, pki.person(), pki, Spoil(no_timestamp=True)), store)
     assert (r.indication, r.signature_format) == (s.TOTAL_PASSED, "XAdES_BASELINE_LT_TM")

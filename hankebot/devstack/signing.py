@@ -34,6 +34,9 @@ from lxml import etree
 UTC = dt.timezone.utc
 # qcStatements: SEQUENCE { SEQUENCE { QcCompliance }, SEQUENCE { QcSSCD } } (EN 319 412-5)
 QC_STATEMENTS_QES = bytes.fromhex("3014" "3008" "060604008e460101" "3008" "060604008e460104")
+# ... plus QcType e-seal: SEQUENCE { id-etsi-qct (0.4.0.1862.1.6), SEQUENCE { id-etsi-qct-eseal } }
+QC_STATEMENTS_ESEAL = bytes.fromhex("3029" "3008" "060604008e460101" "3008" "060604008e460104"
+                                    "3013" "060604008e460106" "3009" "060704008e46010602")
 _QC_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.3")
 
 DS, XADES = "http://www.w3.org/2000/09/xmldsig#", "http://uri.etsi.org/01903/v1.3.2#"
@@ -59,7 +62,7 @@ def _name(cn: str, org: str | None = "Hankebot TEST") -> x509.Name:
 
 def _build(subject: x509.Name, key, issuer: Party | None, *, ca: bool, not_before: dt.datetime,
            not_after: dt.datetime, eku: list | None = None, eku_critical: bool = False,
-           key_usage: dict | None = None, qc: bool = False) -> x509.Certificate:
+           key_usage: dict | None = None, qc: bytes | None = None) -> x509.Certificate:
     signer_key = issuer.key if issuer else key
     b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer.cert.subject if issuer else subject)
          .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -77,7 +80,7 @@ def _build(subject: x509.Name, key, issuer: Party | None, *, ca: bool, not_befor
     if eku:
         b = b.add_extension(x509.ExtendedKeyUsage(eku), critical=eku_critical)
     if qc:
-        b = b.add_extension(x509.UnrecognizedExtension(_QC_OID, QC_STATEMENTS_QES), critical=False)
+        b = b.add_extension(x509.UnrecognizedExtension(_QC_OID, qc), critical=False)
     return b.sign(signer_key, hashes.SHA256())
 
 
@@ -127,7 +130,21 @@ class LocalPKI:
         cert = _build(subject, key, None if self_signed else (issuer or self.issuing), ca=False,
                       not_before=not_before or self.now - dt.timedelta(days=30),
                       not_after=not_after or self.now + dt.timedelta(days=365 * 5),
-                      key_usage={"content_commitment": True}, qc=True)
+                      key_usage={"content_commitment": True}, qc=QC_STATEMENTS_QES)
+        return Party(key, cert)
+
+    def e_seal(self, company: str = "Koolitus OÜ", registry_code: str = "12345678") -> Party:
+        """A qualified e-seal certificate of a company (organizationIdentifier NTREE-code)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "EE"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, company),
+            x509.NameAttribute(x509.ObjectIdentifier("2.5.4.97"), f"NTREE-{registry_code}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, company),
+        ])
+        cert = _build(subject, key, self.issuing, ca=False, not_before=self.now - dt.timedelta(days=30),
+                      not_after=self.now + dt.timedelta(days=365 * 3), key_usage={"content_commitment": True},
+                      qc=QC_STATEMENTS_ESEAL)
         return Party(key, cert)
 
     def ocsp_response(self, signer: Party, status: str = "good", revoked_at: dt.datetime | None = None,
