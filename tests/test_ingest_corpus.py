@@ -320,6 +320,11 @@ def test_signed_asice_container(processed):
     assert sorted(bid.forms_found) == ["cost_form", "offer_form"]
     [sig] = a.summary["signatures"]
     assert sig["signer"] and "MÄNNIK" in sig["signer"].upper()
+    # the sample is signed with a self-made certificate: stored on the bid, a problem, and on the notification
+    assert bid.signatures == a.summary["signatures"] and sig["sub_indication"] == "NO_CERTIFICATE_CHAIN_FOUND"
+    assert "signature_indeterminate" in _codes(bid.problems)
+    note = _notes(ctx, a)["new_bid"]
+    assert "✍️ Digiallkiri:" in note.text and "allkirja kehtivust ei õnnestunud tuvastada" in note.text
 
 
 def test_rfc2231_and_rfc2047_estonian_file_names(processed):
