@@ -108,6 +108,17 @@ def _offer_template(cfg: LoadedConfig, proc: ProcurementSettings, form_key: str)
     return template_labels(str(cfg.resolve(proc.forms_dir) / form.file), form.labels)
 
 
+def _follow_template(cfg: LoadedConfig, proc: ProcurementSettings, found: FoundForm):
+    """The cost form's price cells, moved to follow the template's labels in the bidder's copy, and notes."""
+    from hankebot.mailer.forms.cost_template import relocate, template_cell_labels
+
+    form = next((f for f in proc.forms if f.key == found.spec.key), None)
+    if form is None or found.spec.cost is None:
+        return found.spec.cost, []
+    labels = template_cell_labels(str(cfg.resolve(proc.forms_dir) / form.file), found.spec.cost)
+    return relocate(found.attachment.data, found.spec.cost, labels)
+
+
 def limits_from(cfg: LoadedConfig) -> AttachmentLimits:
     a = cfg.settings.attachments
     trust = cfg.settings.signatures.trust_dir
@@ -288,7 +299,9 @@ def _extract(
             from hankebot.mailer.forms.cost_form import read_cost_form
 
             try:
-                reading: PriceReading = read_cost_form(chosen.attachment.data, chosen.attachment.filename, chosen.spec.cost)
+                cost_spec, moved = _follow_template(cfg, proc, chosen)
+                reading: PriceReading = read_cost_form(chosen.attachment.data, chosen.attachment.filename, cost_spec)
+                pb.problems.extend(moved)
                 pb.price, pb.basis, pb.cost_form = reading.price, reading.basis.value if reading.basis else None, chosen.attachment.path
                 pb.problems.extend(reading.problems)
             except Exception as e:
