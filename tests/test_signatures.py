@@ -151,6 +151,20 @@ def test_ocsp_response_from_an_untrusted_responder_is_not_used(pki, store):
     assert any("OCSP" in e for e in r.errors)
 
 
+def test_garbage_in_the_unsigned_properties_keeps_the_signer(pki, store):
+    blob = build_signed_asice(FILES, pki.person(), pki)
+    xml = re.sub(rb"<xades:EncapsulatedOCSPValue>[^<]+<", b"<xades:EncapsulatedOCSPValue>%%%not base64<", _sig_xml(blob))
+    r = _check(_replace_sig_xml(blob, xml), store)  # not valid against the XAdES schema
+    assert (r.indication, r.sub_indication, r.signer_code) == (s.TOTAL_FAILED, s.FORMAT_FAILURE, "47101010033")
+    xml = re.sub(rb"<xades:EncapsulatedOCSPValue>[^<]+<", b"<xades:EncapsulatedOCSPValue>AAAA<", _sig_xml(blob))
+    r = _check(_replace_sig_xml(blob, xml), store)  # base64, but no OCSP response
+    assert (r.indication, r.sub_indication, r.signer_code) == (s.INDETERMINATE, s.TRY_LATER, "47101010033")
+    assert any("unreadable OCSP" in e for e in r.errors)
+    xml = re.sub(rb"<xades:EncapsulatedTimeStamp>[^<]+<", b"<xades:EncapsulatedTimeStamp>MIIB<", _sig_xml(blob))
+    r = _check(_replace_sig_xml(blob, xml), store)
+    assert (r.indication, r.sub_indication, r.signer_code) == (s.INDETERMINATE, s.NO_POE, "47101010033")
+
+
 def _sig_xml(blob: bytes) -> bytes:
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
         return zf.read("META-INF/signatures0.xml")

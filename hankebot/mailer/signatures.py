@@ -136,6 +136,14 @@ def _b64(text: str | None) -> bytes:
     return base64.b64decode("".join((text or "").split()))
 
 
+def _b64_or_empty(text: str | None) -> bytes:
+    """Bad base64 in an unsigned property: empty bytes, which the OCSP / time-stamp check then refuses."""
+    try:
+        return _b64(text)
+    except (ValueError, binascii.Error):
+        return b""
+
+
 def _inspect_signature(container: str, sig: etree._Element, xml: bytes, data_files: Mapping[str, bytes],
                        store: TrustStore) -> SignatureReport:
     cert_nodes = sig.findall("./ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)
@@ -179,13 +187,14 @@ def _inspect_signature(container: str, sig: etree._Element, xml: bytes, data_fil
                 extra.extend(load_certificates(_b64(n.text)))
             except (ValueError, binascii.Error):
                 continue
-        ocsp_ders = [_b64(n.text) for n in
+        ocsp_ders = [_b64_or_empty(n.text) for n in
                      unsigned_props.findall("./xades:RevocationValues/xades:OCSPValues/xades:EncapsulatedOCSPValue", NS)]
         for ts in unsigned_props.findall("./xades:SignatureTimeStamp", NS):
             method = ts.find("./ds:CanonicalizationMethod", NS)
             token = ts.find("./xades:EncapsulatedTimeStamp", NS)
             if token is not None:
-                ts_tokens.append((_b64(token.text), method.get("Algorithm") if method is not None else _C14N_DEFAULT))
+                ts_tokens.append((_b64_or_empty(token.text),
+                                  method.get("Algorithm") if method is not None else _C14N_DEFAULT))
     fmt = ("XAdES_BASELINE_LT" if ts_tokens and ocsp_ders else "XAdES_BASELINE_T" if ts_tokens
            else "XAdES_BASELINE_LT_TM" if ocsp_ders else "XAdES_BASELINE_B")
     ident["signature_format"] = fmt
