@@ -65,7 +65,12 @@ class MailServer(ManagedServer):
         lmtp_port: int = 0,
         users: dict[str, str] | None = None,
         tls: bool = False,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
+        """`oauth2_introspection_url`: also accept XOAUTH2/OAUTHBEARER logins (IMAP, and SMTP through Postfix's
+        Dovecot SASL), each token checked at this RFC 7662 introspection endpoint (POST token=...), which must
+        answer {"active": true, "username": "<the login name>"} for a valid one."""
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.base_dir = Path(base_dir).absolute()
         if len(str(self.base_dir)) > MAX_BASE_LEN:
             raise MailServerError(
@@ -304,7 +309,13 @@ class MailServer(ManagedServer):
             "domain": DOMAIN,
             "vmail_user": VMAIL_USER,
             "vmail_group": grp.getgrgid(vmail.pw_gid).gr_name,
+            "oauth2_introspection_url": self.oauth2_introspection_url,
         }
+        if self.oauth2_introspection_url:
+            _write_config(base / "dovecot" / "oauth2.conf.ext", (
+                f"introspection_mode = post\nintrospection_url = {self.oauth2_introspection_url}\n"
+                "force_introspection = yes\nusername_attribute = username\n"
+                "active_attribute = active\nactive_value = true\ntimeout_msecs = 5000\n"))
         _write_config(self._dovecot_conf, render_template("dovecot.conf.j2", ctx))
         _write_config(self._postfix_etc / "main.cf", render_template("postfix-main.cf.j2", ctx))
         _write_config(self._postfix_etc / "master.cf", render_template("postfix-master.cf.j2", ctx))

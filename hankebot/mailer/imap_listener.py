@@ -12,9 +12,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.errors import MailboxLoginError
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,48 @@ class ImapEndpoint:
     folder: str = "INBOX"
     validate_certs: bool = True
     timeout: float = 60.0
+    #: with a token source the login is XOAUTH2 (the password is not used); see hankebot.mailer.oauth
+    token_source: Any = None
+    #: a token is refreshed when it has less than this many seconds left; an IDLE session is renewed this
+    #: long before its token expires
+    token_margin: float = 300.0
 
 
 def connect(ep: ImapEndpoint):
+    """A logged-in mailbox with `ep.folder` selected. With a token source, `box.token_expires_at` is the
+    epoch second the login's access token expires and `box.renew_at` when the session should be replaced by
+    a fresh login (half the margin before expiry, or half the token's life when it is shorter); None for a
+    password login."""
+    box = open_mailbox(ep)
+    try:
+        login(box, ep)
+    except BaseException:
+        try:
+            box.client.shutdown()
+        except Exception:
+            pass
+        raise
+    return box
+
+
+def login(box, ep: ImapEndpoint) -> None:
+    box.token_expires_at = box.renew_at = None
+    if ep.token_source is None:
+        box.login(ep.username, ep.password, initial_folder=ep.folder)
+        return
+    tok = ep.token_source.token(ep.token_margin)
+    try:
+        box.xoauth2(ep.username, tok.value, initial_folder=ep.folder)
+    except (MailboxLoginError, imaplib.IMAP4.error):  # imaplib raises AUTHENTICATE failures itself
+        ep.token_source.invalidate()  # revoked or not accepted: the next attempt asks for a new one
+        raise
+    box.token_expires_at = tok.expires_at
+    life = tok.expires_at - time.time()
+    box.renew_at = tok.expires_at - min(ep.token_margin / 2, max(life, 0) / 2)
+
+
+def open_mailbox(ep: ImapEndpoint):
+    """Connect (and negotiate TLS) without logging in."""
     ctx = ssl.create_default_context()
     if not ep.validate_certs:
         ctx.check_hostname = False
@@ -58,7 +98,6 @@ def connect(ep: ImapEndpoint):
         box = MailBoxStartTls(ep.host, ep.port, timeout=ep.timeout, ssl_context=ctx)
     else:
         box = MailBoxUnencrypted(ep.host, ep.port, timeout=ep.timeout)
-    box.login(ep.username, ep.password, initial_folder=ep.folder)
     return box
 
 
@@ -196,6 +235,7 @@ class ImapListener:
         self._box = None
         self.connects = 0
         self.errors = 0
+        self.renewals = 0  # sessions ended on purpose because their access token was about to expire
 
     def stop(self) -> None:
         self._stop.set()
@@ -244,11 +284,20 @@ class ImapListener:
                     self.after_batch()
                     if self._stop.is_set():
                         break
+                    wait = min(self.poll_seconds, self.idle_timeout)
+                    renew_at = getattr(self._box, "renew_at", None)
+                    if renew_at is not None:  # renew the session before its access token runs out
+                        left = renew_at - time.time()
+                        if left <= 0:
+                            log.info("the access token of this IMAP session expires soon: logging in again")
+                            self.renewals += 1
+                            break
+                        wait = min(wait, left)
                     caps = getattr(self._box.client, "capabilities", ())
                     if self.idle and "IDLE" in caps:
-                        idle_wait(self._box, min(self.poll_seconds, self.idle_timeout))
+                        idle_wait(self._box, wait)
                     else:
-                        self._stop.wait(self.poll_seconds)
+                        self._stop.wait(wait)
             except Exception as e:
                 if self._stop.is_set():
                     break

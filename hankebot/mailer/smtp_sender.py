@@ -16,6 +16,7 @@ from typing import Literal, Protocol, Sequence
 
 import aiosmtplib
 
+from hankebot.mailer.oauth import OAuthError, TokenSource
 
 class SmtpServer(Protocol):
     """What `send` reads of the server settings: the service's config model or an `SmtpEndpoint`."""
@@ -38,6 +39,29 @@ class SmtpEndpoint:
     username: str | None = None
     timeout_seconds: float = 30.0
     validate_certs: bool = True
+
+
+async def login_xoauth2(client: aiosmtplib.SMTP, username: str, source: "TokenSource", margin: float = 300.0) -> None:
+    """AUTH XOAUTH2 with a token valid for at least `margin` more seconds. A refused token is dropped and a fresh
+    one tried once (it may have been revoked since it was fetched). A token that cannot be obtained raises
+    PermanentSendError at stage auth (it affects every message)."""
+    if client.last_ehlo_response is None:
+        await client.ehlo()
+    if "xoauth2" not in client.server_auth_methods:
+        offered = ", ".join(client.server_auth_methods) or "none"
+        raise PermanentSendError(f"the server does not offer AUTH XOAUTH2 (offered: {offered})", stage="auth")
+    for attempt in (1, 2):
+        try:
+            tok = await asyncio.to_thread(source.token, margin)
+        except OAuthError as e:
+            raise PermanentSendError(f"no OAuth2 access token: {e}", stage="auth") from None
+        try:
+            await client.auth_xoauth2(username, tok.value)
+            return
+        except aiosmtplib.SMTPAuthenticationError:
+            source.invalidate()
+            if attempt == 2:
+                raise
 
 
 class SendError(Exception):
@@ -81,10 +105,12 @@ async def send(
     sender: str,
     recipients: Sequence[str],
     smtp: SmtpServer,
-    password: str | None,
+    password: "str | TokenSource | None",
 ) -> str:
     """Deliver `raw` to every recipient (envelope only; headers are not touched). Returns the server's
-    reply to DATA (e.g. "2.0.0 Ok: queued as 4F2A1"). Raises TransientSendError or PermanentSendError."""
+    reply to DATA (e.g. "2.0.0 Ok: queued as 4F2A1"). Raises TransientSendError or PermanentSendError.
+
+    `password` is the login password, or a token source (hankebot.mailer.oauth) for an XOAUTH2 login."""
     if not recipients:
         raise PermanentSendError("no recipients")
     client = aiosmtplib.SMTP(
@@ -104,7 +130,11 @@ async def send(
                 if password is None:
                     raise PermanentSendError(f"SMTP username {smtp.username} is set but no password was found",
                                              stage=stage)
-                await client.login(smtp.username, password)
+                if isinstance(password, str):
+                    await client.login(smtp.username, password)
+                else:
+                    await login_xoauth2(client, smtp.username, password, 
+                                        getattr(getattr(smtp, "oauth", None), "refresh_margin_seconds", 300.0))
             stage = "mail"
             try:
                 await client.mail(sender)

@@ -31,8 +31,12 @@ class RedactSecrets(logging.Filter):
 
     def add_config(self, cfg) -> None:
         s = cfg.settings
-        for name in (s.mail.smtp.password_secret, s.mail.imap.password_secret if s.mail.imap else None,
-                     s.telegram.token_secret):
+        names = [s.mail.smtp.password_secret, s.mail.imap.password_secret if s.mail.imap else None,
+                 s.telegram.token_secret]
+        for oauth in (s.mail.smtp.oauth, s.mail.imap.oauth if s.mail.imap else None):
+            if oauth is not None:  # the client secret and the configured refresh token
+                names += [oauth.client_secret_secret, oauth.refresh_token_secret]
+        for name in names:
             try:
                 v = cfg.secret(name)
             except Exception:  # an unreadable secrets file is reported elsewhere

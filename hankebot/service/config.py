@@ -46,15 +46,67 @@ class ServiceSettings(_Strict):
         return v
 
 
+class OAuthSettings(_Strict):
+    """Where XOAUTH2 access tokens come from. provider "microsoft365": app-only access (client credentials
+    through MSAL) with `tenant`, `client_id` and a client secret (`client_secret_secret` names it) or a
+    certificate (`certificate_file`: PEM with the private key and the certificate). provider "refresh_token":
+    the generic refresh-token grant at `token_url` (Google: https://oauth2.googleapis.com/token); the refresh
+    token comes from the secret `refresh_token_secret` once, and every rotated one is stored in the data dir."""
+
+    provider: Literal["microsoft365", "refresh_token"]
+    client_id: str
+    client_secret_secret: str | None = None
+    tenant: str | None = None
+    certificate_file: str | None = None
+    authority_url: str = "https://login.microsoftonline.com"
+    scope: str | None = None  # microsoft365: https://outlook.office365.com/.default
+    token_url: str | None = None
+    refresh_token_secret: str = "oauth_refresh_token"
+    ca_file: str | None = None  # an extra CA bundle for the token endpoint's certificate
+    refresh_margin_seconds: float = Field(300, ge=0, le=3000)
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> "OAuthSettings":
+        if self.provider == "microsoft365":
+            if not self.tenant:
+                raise ValueError("provider microsoft365 needs tenant (the directory (tenant) ID of the app registration)")
+            if not self.client_secret_secret and not self.certificate_file:
+                raise ValueError("provider microsoft365 needs client_secret_secret or certificate_file")
+            if not self.authority_url.startswith("https://"):
+                raise ValueError("authority_url must be an https:// URL")
+            if self.scope is None:
+                self.scope = "https://outlook.office365.com/.default"
+        elif not self.token_url:
+            raise ValueError("provider refresh_token needs token_url (e.g. https://oauth2.googleapis.com/token)")
+        return self
+
+
+def _check_auth(s, section: str):
+    if s.auth == "oauth2":
+        if s.oauth is None:
+            raise ValueError(f"auth = \"oauth2\" needs a [mail.{section}.oauth] table (provider, client_id, ...)")
+        if not s.username:
+            raise ValueError(f"auth = \"oauth2\" needs username (the mailbox address the token logs in as)")
+    elif s.oauth is not None:
+        raise ValueError(f"[mail.{section}.oauth] is set but auth is \"password\" (set auth = \"oauth2\")")
+    return s
+
+
 class SmtpSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(587, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "starttls"
     username: str | None = None
+    auth: Literal["password", "oauth2"] = "password"
     password_secret: str | None = "smtp_password"
+    oauth: OAuthSettings | None = None
     timeout_seconds: float = Field(30, gt=0)
     max_attempts: int = Field(5, ge=1, le=20)
     validate_certs: bool = True
+
+    @model_validator(mode="after")
+    def _auth(self) -> "SmtpSettings":
+        return _check_auth(self, "smtp")
 
 
 class ImapSettings(_Strict):
@@ -62,11 +114,17 @@ class ImapSettings(_Strict):
     port: int = Field(993, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "tls"
     username: str
+    auth: Literal["password", "oauth2"] = "password"
     password_secret: str | None = "imap_password"
+    oauth: OAuthSettings | None = None
     folder: str = "INBOX"
     idle: bool = True
     poll_seconds: float = Field(60, gt=0)
     validate_certs: bool = True
+
+    @model_validator(mode="after")
+    def _auth(self) -> "ImapSettings":
+        return _check_auth(self, "imap")
 
 
 class MailSettings(_Strict):

@@ -224,10 +224,19 @@ def _load(ctx: Context, proc_key: str, report: SendReport) -> tuple[ProcurementS
     return ps, p
 
 
-def _smtp_password(ctx: Context, report: SendReport) -> str | None:
+def _smtp_password(ctx: Context, report: SendReport):
+    """The SMTP password, or with auth = "oauth2" the token source (None, with a problem, when missing)."""
     smtp = ctx.settings.mail.smtp
     if not smtp.username:
         return None
+    if smtp.auth == "oauth2":
+        from hankebot.service.mail_auth import OAuthError, smtp_credential
+
+        try:
+            return smtp_credential(ctx.cfg)
+        except (ConfigError, OAuthError) as e:
+            report.errors.append(Problem("smtp_oauth_unavailable", f"SMTP OAuth2 seadistus ei tööta: {e}"))
+            return None
     try:
         pw = ctx.cfg.secret(smtp.password_secret)
     except ConfigError as e:
@@ -843,12 +852,10 @@ def _copy_in_mailbox(ctx: Context, message_id: str) -> bool:
     """Search the procurement mailbox (mail.imap) for our copy of `message_id`. Raises on IMAP trouble."""
     from imap_tools import AND, H
 
-    from hankebot.mailer.imap_listener import ImapEndpoint, connect
+    from hankebot.mailer.imap_listener import connect
+    from hankebot.service.mail_auth import imap_endpoint
 
-    im = ctx.settings.mail.imap
-    ep = ImapEndpoint(im.host, im.port, im.security, im.username, ctx.cfg.secret(im.password_secret) or "",
-                      folder=im.folder, validate_certs=im.validate_certs, timeout=30)
-    box = connect(ep)
+    box = connect(imap_endpoint(ctx.cfg, timeout=30))
     try:
         return bool(box.uids(AND(header=H("Message-ID", message_id))))
     finally:

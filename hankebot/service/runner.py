@@ -29,12 +29,9 @@ Frontend = Callable[[Context, asyncio.Event], Awaitable[None]]
 
 
 def imap_endpoint(cfg: LoadedConfig) -> ImapEndpoint | None:
-    im = cfg.settings.mail.imap
-    if im is None:
-        return None
-    return ImapEndpoint(host=im.host, port=im.port, security=im.security, username=im.username,
-                        password=cfg.secret(im.password_secret) or "", folder=im.folder,
-                        validate_certs=im.validate_certs)
+    from hankebot.service.mail_auth import imap_endpoint as endpoint
+
+    return endpoint(cfg)
 
 
 def make_listener(ctx: Context) -> ImapListener | None:
