@@ -275,3 +275,77 @@ async def test_letters_register_row_by_row(env: Env, tmp_path: Path):
         assert r[:5] == [f"302834/{10 + i}", "19.01.2026 kell 17.00", "Kiri VÄLJA", "VÄLJA", who[i - 1]]
         assert r[6:] == ["Otsuse teade", "Avalik"]
         assert r[5].startswith("Teie pakkumus on edukas" if i == 2 else "Hanke tulemus")
+
+
+async def test_protocol_has_what_the_agency_signs(env: Env, tmp_path: Path):
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    from hankebot.service.evaluation import write_report
+    from hankebot.storage.tables import InboundMessage
+
+    await _invite(env)
+    ctx = env.ctx
+    with ctx.uow() as uow:
+        deadline = uow.repo.procurement("302834").deadline
+    env.clock.set(deadline + timedelta(hours=2))
+    set_state(ctx, "closed")
+    a = add_bid(ctx, "b1", price="1000", received_at=deadline - timedelta(hours=5))
+    b = add_bid(ctx, "b2", price="1200", received_at=deadline - timedelta(hours=4))
+    c = add_bid(ctx, "b3", price="1500", received_at=deadline - timedelta(hours=3),
+                problems=[{"code": "missing_form", "message": "Lisa 2 pakkumuse vorm puudub"}])
+    late = add_bid(ctx, "b5", price=LATE_PRICE.replace(",", "."), received_at=deadline + timedelta(minutes=30))
+    with ctx.uow() as uow:
+        repo = uow.repo
+        pid = repo.procurement("302834").id
+        lb = repo.s.get(Bid, late)
+        lb.late = True
+        repo.s.add(lb)
+        b4 = next(x for x in repo.bidders(pid) if x.key == "b4")
+        repo.add(InboundMessage(folder="INBOX", uidvalidity=1, uid=990001, sha256="d" * 64, raw_path="x/d.eml",
+                                received_at=deadline - timedelta(days=3), state="processed", kind="decline",
+                                procurement_id=pid, bidder_id=b4.id, sender=b4.email, subject="Loobun"))
+        uow.commit()
+    decide_bid(ctx, c, True, "Lisa 2 saadeti tähtajaks eraldi kirjaga", "Kätlin Põder")
+    decide_bid(ctx, late, False, "Hilinenud pakkumus", "Kätlin Põder")
+    for k, (m, t) in {a: (15, 15), b: (30, 30), c: (30, 15)}.items():
+        grade_bid(ctx, k, "materials", D(m), JUST, "Mari Maasikas")
+        grade_bid(ctx, k, "methods", D(t), JUST, "Mari Maasikas")
+    decide_part(ctx, "302834", actor="Kätlin Põder")
+    files = write_report(ctx, "302834", tmp_path / "prot")
+
+    ws = load_workbook(files.xlsx)["Osalejad ja otsused"]
+    cells = [[c.value for c in r] for r in ws.iter_rows()]
+    col_a = [r[0] for r in cells]
+    i = col_a.index("Kutsutud pakkujad")
+    assert cells[i + 1][:6] == ["Pakkuja", "Kutse saadetud", "Vastus", "Vastuse aeg", "Pakkumus laekus", "Hinna alus"]
+    part = {r[0]: r[:6] for r in cells[i + 2:i + 7]}
+    assert part["Pakkuja 1 OÜ"] == ["Pakkuja 1 OÜ", "05.01.2026 10.00", "esitas pakkumuse",
+                                    "—", "osa 2: 19.01.2026 10.00", "osa 2: maksumus koos käibemaksuga"]
+    assert part["Mari Õunapuu 4"][2:4] == ["loobus", "16.01.2026 15.00"]
+    assert part["Pakkuja 5 OÜ"][4:] == ["osa 2: 19.01.2026 15.30 (hilinenud, avamata)", "osa 2: hilinenud, avamata"]
+    j = col_a.index("Probleemsete pakkumuste otsused")
+    verdicts = {r[0]: r[:7] for r in cells[j + 2:j + 4]}
+    assert verdicts["Pakkuja 3 OÜ"][2:6] == ["Lisa 2 pakkumuse vorm puudub", "vastu võetud",
+                                             "Lisa 2 saadeti tähtajaks eraldi kirjaga", "Kätlin Põder"]
+    assert verdicts["Pakkuja 5 OÜ"][3] == "tagasi lükatud"
+    k = col_a.index("Edukad pakkumused")
+    assert cells[k + 1][0].startswith("Osa 2: edukaks tunnistati pakkuja Mari Õunapuu 2 pakkumus (94,67 punkti, "
+                                      "pingereas esimene). Otsustas Kätlin Põder 19.01.2026 17.00.")
+    assert "Erapooletuse kinnitus" in col_a
+    s = col_a.index("Allkirjad")
+    expert = ctx.proc_settings("302834").expert_name
+    assert [r[:4] for r in cells[s + 1:s + 4]] == [["Nimi", "Roll", "Allkiri", "Kuupäev"],
+                                                   [expert, "hindaja", None, None],
+                                                   ["Mari Maasikas", "hindaja", None, None]]
+    every = " ".join(str(v) for wsx in load_workbook(files.xlsx).worksheets for r in wsx.iter_rows() for v in
+                     (c.value for c in r) if v is not None)
+    assert "987" not in every  # the late bid's price nowhere
+
+    reader = PdfReader(str(files.pdf))
+    first = reader.pages[0].extract_text()
+    assert "Edukad pakkumused" in first and "Mari Õunapuu 2" in first and "Kutsutud pakkujad" in first
+    text = " ".join(pg.extract_text() for pg in reader.pages)
+    assert "987" not in text and "hilinenud, avamata" in text
+    assert "Erapooletuse kinnitus ja allkirjad" in text and "erapooletult" in text
+    assert "Lisa 2 saadeti tähtajaks eraldi kirjaga" in text and "maksumus koos käibemaksuga" in text

@@ -103,7 +103,7 @@ def test_files_written(files):
 
 def test_summary_sheet(files):
     wb = load_workbook(files.xlsx)
-    assert wb.sheetnames == ["Kokkuvõte", "Osa 1", "Osa 2", "Osa 3"]
+    assert wb.sheetnames == ["Kokkuvõte", "Osalejad ja otsused", "Osa 1", "Osa 2", "Osa 3"]
     ws = wb["Kokkuvõte"]
     assert ws["A1"].value == "Hindamise protokoll"
     assert ws["B2"].value == "302834"

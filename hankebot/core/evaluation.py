@@ -177,6 +177,54 @@ class PartResult:
     rules: ScoringRules
 
 
+@dataclass(frozen=True)
+class BidEntry:
+    """One bid as the protocol's participant list shows it: arrival time and price basis, never a late
+    bid's price (`late` bids are listed as not opened)."""
+
+    part_no: int
+    received_at: datetime
+    late: bool
+    price_basis: str | None  # "with VAT" / "natural person's total cost" in Estonian, or None
+
+
+@dataclass(frozen=True)
+class Participant:
+    """An invitee: answer is "bid" | "declined" | "silent" (also a question only) | "bounced"."""
+
+    name: str
+    invited_at: datetime | None
+    answer: str
+    answered_at: datetime | None = None
+    bids: tuple[BidEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class BidVerdict:
+    """The expert's acceptance or rejection of a bid with problems."""
+
+    bidder_name: str
+    part_no: int
+    accepted: bool
+    problems: tuple[str, ...]
+    reason: str
+    decided_by: str
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PartVerdict:
+    """The successful bid of a part ("edukaks tunnistatud pakkumus")."""
+
+    part_no: int
+    bidder_name: str
+    total: Decimal | None
+    top_ranked: bool
+    reason: str | None
+    decided_by: str
+    decided_at: datetime
+
+
 @dataclass
 class ProtocolData:
     """Everything the evaluation protocol ("hindamise protokoll") shows."""
@@ -190,3 +238,7 @@ class ProtocolData:
     rules: ScoringRules = field(default_factory=ScoringRules)
     graded_by: list[str] = field(default_factory=list)
     prepared_by: str | None = None
+    participants: list[Participant] = field(default_factory=list)
+    bid_verdicts: list[BidVerdict] = field(default_factory=list)
+    part_verdicts: list[PartVerdict] = field(default_factory=list)
+    cancelled: tuple[str, str, datetime] | None = None  # (reason, by, when)

@@ -87,7 +87,7 @@ def decide_part(ctx: Context, proc_key: str, part_no: int | None = None, bid_id:
         p = repo.procurement(ps.key)
         for c in choices:
             row = PartDecision(procurement_id=p.id, part_no=c.part_no, bid_id=int(c.bid.bid.bid_id), top_ranked=c.default,
-                               reason=c.reason, total=c.bid.total, decided_by=actor, decided_at=utcnow())
+                               reason=c.reason, total=c.bid.total, decided_by=actor, decided_at=ctx.now())
             repo.s.add(row)
             rows.append(row)
             repo.audit(actor, "part_decided", p.id, part_no=c.part_no, bid_id=int(c.bid.bid.bid_id),
@@ -96,7 +96,7 @@ def decide_part(ctx: Context, proc_key: str, part_no: int | None = None, bid_id:
         decided = {d.part_no for d in decisions(repo, p.id)}
         if all(r.part_no in decided for r in res if r.ranked):
             p.state = lifecycle.decide(State(p.state)).value
-            p.updated_at = utcnow()
+            p.updated_at = ctx.now()
             repo.s.add(p)
             repo.audit(actor, "decided", p.id, parts=sorted(decided))
         uow.commit()

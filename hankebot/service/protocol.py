@@ -7,6 +7,9 @@ tähtaeg, koostatud, koostaja, hindajad); A9 rounding line; A10 tie-break rule; 
 (Osa, Nimetus, Hinnatud pakkumusi, Parim pakkuja, Koondpunktid, Hind, Kõrvale jäetud,
 Hindamata); one row per part from row 13.
 
+Sheet "Osalejad ja otsused" (second): invitees, problem-bid decisions, successful bids, impartiality
+declaration and signature lines (see service.protocol_signed).
+
 Sheet "Osa N" per part: A1 title, A2 procurement, A3 rounding line, A4 tie-break rule, row 6
 header (Koht, Pakkuja, Hind, <criteria…>, Kokku), ranked bids from row 7. Below, sections whose
 title is in column A: "Hindamiskriteeriumid", "Punktide selgitused", "Kõrvale jäetud
@@ -44,7 +47,9 @@ from hankebot.core.scoring import (
     rounding_description,
     tie_break_description,
 )
+from hankebot.service import protocol_signed as signed
 from hankebot.service.chart import totals_bar_chart
+from hankebot.service.evaluation import LATE_REASON  # a late bid: never opened, no price
 
 TALLINN = ZoneInfo("Europe/Tallinn")
 FONT = "DejaVuSans"
@@ -206,7 +211,9 @@ def _write_part_sheet(wb: Workbook, data: ProtocolData, part: PartResult) -> Non
     row = _section(ws, row + 1, "Kõrvale jäetud pakkumused", ["Pakkuja", "Hind", "Põhjus", "Laekunud"])
     for b in part.excluded:
         ws.cell(row, 1, b.bidder_name)
-        if b.price is not None:
+        if b.exclusion_reason == LATE_REASON:
+            ws.cell(row, 2, signed.NOT_OPENED)
+        elif b.price is not None:
             ws.cell(row, 2, b.price).number_format = PRICE_FORMAT
         ws.cell(row, 3, b.exclusion_reason or "")
         ws.cell(row, 4, format_datetime(b.received_at))
@@ -277,6 +284,7 @@ def write_protocol_xlsx(data: ProtocolData, path: Path) -> Path:
     """Write the protocol workbook: a "Kokkuvõte" sheet and one "Osa N" sheet per part."""
     wb = Workbook()
     _write_summary_sheet(wb, data)
+    signed.write_sheet(wb, data)
     for part in data.parts:
         _write_part_sheet(wb, data, part)
     wb.save(path)
@@ -365,7 +373,8 @@ def _part_flowables(part: PartResult, st: dict, width: float) -> list:
     out.append(_p("Kõrvale jäetud pakkumused", st["h3"]))
     if part.excluded:
         rows = [["Pakkuja", "Hind", "Põhjus", "Laekunud"]]
-        rows += [[b.bidder_name, _price_text(b.price), b.exclusion_reason or "", format_datetime(b.received_at)] for b in part.excluded]
+        rows += [[b.bidder_name, signed.NOT_OPENED if b.exclusion_reason == LATE_REASON else _price_text(b.price),
+                  b.exclusion_reason or "", format_datetime(b.received_at)] for b in part.excluded]
         out.append(_table(rows, [60 * mm, 28 * mm, width - 128 * mm, 40 * mm], st, (1,)))
     else:
         out.append(_p("Puuduvad.", st["body"]))
@@ -424,6 +433,7 @@ def write_protocol_pdf(data: ProtocolData, path: Path, chart_png: Path | None = 
         ])
     widths = [12 * mm, width - 188 * mm, 50 * mm, 28 * mm, 28 * mm, 20 * mm, 26 * mm, 24 * mm]
     story.append(_table(rows, widths, st, (3, 4, 5, 6, 7)))
+    story += signed.first_page_flowables(data, st, width, _p, _table, mm)
 
     if chart_png is not None and Path(chart_png).exists():
         from reportlab.lib.utils import ImageReader
@@ -436,6 +446,7 @@ def write_protocol_pdf(data: ProtocolData, path: Path, chart_png: Path | None = 
     for part in data.parts:
         story.append(PageBreak())
         story += _part_flowables(part, st, width)
+    story += signed.signature_flowables(data, st, width, _p, mm)
     doc.build(story)
     return path
 
