@@ -116,7 +116,13 @@ async def test_bot_notifications_and_warnings_show_no_price_and_strangers_get_no
             for cmd in staff_cmds:
                 api.user_sends(GROUP, STAFF, cmd)
                 await api.wait_for_message(GROUP, timeout=5)
-            await asyncio.sleep(1.5)  # some commands answer in several messages: let them all arrive
+            # some commands answer in several messages: a second /help is the marker whose answer is the
+            # positive signal that all of them are in (updates are handled one at a time, in order)
+            def helps() -> int:
+                return sum("/status — ülevaade" in m.get("text", "") for m in api.sent_messages(GROUP))
+
+            api.user_sends(GROUP, STAFF, "/help")
+            await api.wait_until(lambda: helps() == 2, timeout=10)
             delivered = api.sent_messages(GROUP)
             question = next(m for m in delivered if m.get("reply_markup"))
             data = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
