@@ -1,9 +1,9 @@
-"""match_bidder, match_procurement, detect_parts."""
+"""match_bidder, assign_procurement (procurement on evidence), detect_parts."""
 from __future__ import annotations
 
 import pytest
 
-from hankebot.core.matching import detect_parts, match_bidder, match_procurement
+from hankebot.core.matching import ProcurementEvidence, assign_procurement, detect_parts, match_bidder
 from hankebot.devstack import sample_mail as sm
 
 INVITED = [("b1", "mari@koolitus.ee"), ("b1", "info@koolitus.ee"), ("b2", "jaan.tamm@gmail.com"),
@@ -42,6 +42,12 @@ def test_unknown_and_empty_sender():
 PROCS = [("p1", "302834", "Kõrge abivajadusega ja riskikäitumisega laste ja noortega töötavate spetsialistide "
           "baaskoolitused"), ("p2", "299001", "Peretoetaja kompetentsimudeli rakendamise koolitus")]
 INVS = {"<inv-302834-1@ska.ee>": "p1", "<inv-299001-1@ska.ee>": "p2"}
+
+
+def match_procurement(in_reply_to, references, subject, text, invitations, procurements):
+    """The key assign_procurement gives a message from an uninvited sender, no dates, no forms."""
+    evidence = [ProcurementEvidence(k, r, t) for k, r, t in procurements]
+    return assign_procurement(in_reply_to, references, subject, text, "x@muu.ee", None, invitations, evidence).key
 
 
 def test_procurement_by_in_reply_to_and_references():

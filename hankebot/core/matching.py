@@ -73,23 +73,6 @@ def _norm_text(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s-]", " ", text).split())
 
 
-def match_procurement(in_reply_to: str | None, references: Sequence[str], subject: str, text: str,
-                      invitations: Mapping[str, str], procurements: Sequence[tuple[str, str, str]]) -> str | None:
-    """The procurement key a message answers: by In-Reply-To/References to a stored invitation
-    Message-ID, else a reference number or title in the subject, else in the body. None if unknown
-    or ambiguous. `procurements` is (key, reference_number, title) triples."""
-    by_id = {_norm_id(mid): key for mid, key in invitations.items()}
-    for mid in [in_reply_to, *reversed(list(references or []))]:
-        key = by_id.get(_norm_id(mid))
-        if key is not None and _norm_id(mid):
-            return key
-    for where in (subject or "", text or ""):
-        found = _search_procurements(where, procurements)
-        if found is not None:
-            return found
-    return None
-
-
 def _search_procurements(where: str, procurements: Sequence[tuple[str, str, str]]) -> str | None:
     by_ref = {key for key, ref, _ in procurements
               if ref and re.search(rf"(?<!\d){re.escape(str(ref).strip())}(?!\d)", where)}
