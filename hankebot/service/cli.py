@@ -114,6 +114,19 @@ def cmd_check_config(args) -> int:
     return EXIT_OK
 
 
+def cmd_check_mail(args) -> int:
+    from hankebot.service.check_mail import check_mail
+    from hankebot.service.config import load_config
+
+    cfg = load_config(_config_path(args), check_files=False)
+    REDACT.add_config(cfg)
+    report = check_mail(cfg, send=not args.no_send, timeout=args.timeout, arrival_wait=args.wait)
+    for line in report.lines():
+        print(REDACT.redact(line))
+    print("mail: OK" if not report.failed else "mail: FAILED (see the likely fixes above)")
+    return EXIT_FAIL if report.failed else EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from hankebot.service.demo import run_demo
 
@@ -464,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check-config", cmd_check_config, "validate a config file and explain what it sets up")
     p.add_argument("path", nargs="?")
     p.add_argument("--no-files", action="store_true", help="do not check that form files exist")
+    p = add("check-mail", cmd_check_mail, "connect to the configured IMAP and SMTP servers step by step, send a test "
+            "message to the procurement mailbox and see it arrive; says the likely fix for each failure")
+    p.add_argument("--no-send", action="store_true", help="do not send the test message")
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds per network step (default 20)")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the test message (default 60)")
     p = add("demo", cmd_demo, "run the whole lifecycle of the reference procurement on embedded defaults")
     p.add_argument("--seconds", type=int, default=25, help="seconds from the invitations to the deadline (default 25)")
     p.add_argument("--keep", help="work in this directory and keep it (default: a temporary one)")

@@ -1,0 +1,48 @@
+"""auth = "password" | "oauth2" in [mail.imap] / [mail.smtp]: every wrong combination is an error naming its field."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hankebot.service.config import ConfigError, parse_config_text
+
+BASE = '[mail.imap]\nusername = "hanked@example.test"\n'
+
+
+def _problems(text: str) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as e:
+        parse_config_text(text, Path("config.toml"))
+    return e.value.problems
+
+
+def test_oauth2_without_a_token_source():
+    assert _problems(BASE + 'auth = "oauth2"\n') == [
+        ("mail.imap", 'auth = "oauth2" needs a [mail.imap.oauth] table (provider, client_id, ...)')]
+
+
+def test_microsoft365_needs_tenant_and_a_credential():
+    probs = _problems(BASE + 'auth = "oauth2"\n[mail.imap.oauth]\nprovider = "microsoft365"\nclient_id = "x"\n')
+    assert probs[0][0] == "mail.imap.oauth" and "tenant" in probs[0][1]
+    probs = _problems(BASE + 'auth = "oauth2"\n[mail.imap.oauth]\nprovider = "microsoft365"\nclient_id = "x"\ntenant = "t"\n')
+    assert probs[0][0] == "mail.imap.oauth" and "client_secret_secret or certificate_file" in probs[0][1]
+
+
+def test_refresh_token_needs_token_url_and_unknown_provider_is_named():
+    assert "token_url" in _problems('[mail.smtp]\nusername = "a@example.test"\nauth = "oauth2"\n'
+                                    '[mail.smtp.oauth]\nprovider = "refresh_token"\nclient_id = "x"\n')[0][1]
+    probs = _problems(BASE + 'auth = "oauth2"\n[mail.imap.oauth]\nprovider = "gmail"\nclient_id = "x"\n')
+    assert probs[0][0] == "mail.imap.oauth.provider"
+
+
+def test_oauth_table_with_password_auth_and_smtp_oauth_without_username():
+    assert "set auth = \"oauth2\"" in _problems(
+        BASE + '[mail.imap.oauth]\nprovider = "refresh_token"\nclient_id = "x"\ntoken_url = "https://t"\n')[0][1]
+    assert "needs username" in _problems('[mail.smtp]\nauth = "oauth2"\n[mail.smtp.oauth]\nprovider = "refresh_token"\n'
+                                         'client_id = "x"\ntoken_url = "https://t"\n')[0][1]
+
+
+def test_a_valid_microsoft365_config_gets_the_outlook_scope():
+    s = parse_config_text(BASE + 'auth = "oauth2"\n[mail.imap.oauth]\nprovider = "microsoft365"\nclient_id = "x"\n'
+                          'tenant = "t"\nclient_secret_secret = "m365"\n', Path("config.toml"))
+    assert s.mail.imap.oauth.scope == "https://outlook.office365.com/.default"
