@@ -11,7 +11,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 import difflib
 
-from hankebot.bot import actions, decisions, grading
+from hankebot.bot import actions, decisions, grading, last_act
 from hankebot.bot.common import actor, call_service, cb, get_ctx, keyboard, pick_procurement, reply, sealed_info
 from hankebot.bot.outbox_worker import release_held
 from hankebot.bot.replies import HELP, BidLine, bids_text, missing_text, results_text, status_text
@@ -221,6 +221,7 @@ COMMANDS = {
     "remind": actions.cmd_remind,
     "clarify": actions.cmd_clarify,
     "extend": actions.cmd_extend,
+    "decide": last_act.cmd_decide,
 }
 
 
@@ -281,17 +282,18 @@ BOT_COMMANDS = [
     ("other", "muud kirjad"),
     ("grade", "hindamine"), ("accept", "probleemiga pakkumus vastu"), ("reject", "probleemiga pakkumus tagasi"),
     ("results", "tulemused"), ("protocol", "protokoll"), ("remind", "meeldetuletus"), ("clarify", "selgitus kõigile"),
-    ("extend", "tähtaja pikendamine"), ("held", "teadmata saatusega teated"), ("cancel", "katkesta"), ("help", "abi"),
+    ("extend", "tähtaja pikendamine"), ("held", "teadmata saatusega teated"), ("decide", "otsus ja kirjad pakkujatele"), ("cancel", "katkesta samm; /cancel HANGE PÕHJUS tühistab hanke"), ("stop", "katkesta samm"), ("help", "abi"),
 ]
 
 
 def register(app: Application) -> None:
     """Add every staff handler (the gate is installed separately, in group -1)."""
     app.add_handler(CommandHandler(["help", "start"], cmd_help))
-    app.add_handler(CommandHandler("cancel", cmd_cancel))
+    app.add_handler(CommandHandler("cancel", last_act.cmd_cancel_or_stop))  # with arguments: the procurement
+    app.add_handler(CommandHandler("stop", cmd_cancel))
     app.add_handler(CommandHandler("other", cmd_other))
     for name, fn in COMMANDS.items():
-        if name in ("grade", "remind", "clarify", "extend"):
+        if name in ("grade", "remind", "clarify", "extend", "decide"):
             app.add_handler(CommandHandler(name, fn))  # they pick the procurement themselves
         else:
             app.add_handler(CommandHandler(name, _with_proc(name, fn)))
@@ -307,6 +309,9 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(actions.on_clarify_confirm, pattern=r"^cs:"))
     app.add_handler(CallbackQueryHandler(actions.on_extend_confirm, pattern=r"^ex:"))
     app.add_handler(CallbackQueryHandler(on_held_resend, pattern=r"^hr:"))
+    app.add_handler(CallbackQueryHandler(last_act.on_decide_confirm, pattern=r"^dc:"))
+    app.add_handler(CallbackQueryHandler(last_act.on_cancel_confirm, pattern=r"^cx:"))
+    app.add_handler(CallbackQueryHandler(last_act.on_no_bids_button, pattern=r"^(nc|ne):"))
     app.add_handler(CallbackQueryHandler(actions.on_cancel_button, pattern=r"^x$"))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     app.add_handler(MessageHandler(filters.COMMAND, on_unknown_command))

@@ -33,7 +33,8 @@ HELP = """<b>Hankebot</b> — hanke käik Telegramis
 /results — hindamise tulemused
 /protocol — hindamise protokoll (xlsx, pdf, joonis)
 /held — teated, mille kohalejõudmine jäi teadmata
-/cancel — katkesta pooleli tegevus
+/decide — otsus (edukas pakkumus osade kaupa) ja kirjad kõigile pakkujatele, eelvaate ja kinnitusega
+/cancel — katkesta pooleli tegevus (ka /stop); <code>/cancel 302834 põhjus</code> tühistab hanke (kinnitusega, kiri kõigile kutsututele)
 Mitme hanke korral lisa käsule hanke number, nt <code>/status 302834</code>."""
 
 

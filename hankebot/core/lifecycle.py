@@ -87,6 +87,14 @@ def extend_deadline(state: State, now: datetime, old: datetime, new: datetime) -
     return state
 
 
+def reopen_for_bids(state: State, now: datetime, old: datetime, new: datetime) -> State:
+    """No (admissible) bid came by the deadline: the expert extends it and bids are awaited again."""
+    _require(state, {State.CLOSED}, "reopen")
+    if new <= old or new <= now:
+        raise LifecycleError("the new deadline must be later than the current one and in the future")
+    return State.OPEN
+
+
 def mark_evaluated(state: State, all_scored: bool) -> State:
     _require(state, {State.CLOSED, State.EVALUATED}, "mark as evaluated")
     if not all_scored:

@@ -31,6 +31,10 @@ def close_if_due(ctx: Context, proc_key: str) -> bool:
     with ctx.uow() as uow:
         p = uow.repo.procurement(proc_key)
         enqueue(ctx, uow.repo, "deadline_passed", deadline_passed_text(st), f"closed:{p.key}:{p.deadline.isoformat()}", p.id)
+        from hankebot.service.decision import admissible_bids, ask_no_bids
+
+        if not admissible_bids(uow.repo, p):
+            ask_no_bids(ctx, uow.repo, p, "Tähtajaks ei laekunud ühtegi pakkumust.")
         uow.commit()
     ctx.emit("closed", proc_key=proc_key)
     return True
@@ -61,7 +65,15 @@ def extend_deadline(ctx: Context, proc_key: str, new_deadline: datetime, actor: 
         p = repo.procurement(proc_key)
         if p is None:
             raise KeyError(proc_key)
-        lifecycle.extend_deadline(State(p.state), ctx.now(), p.deadline, new_utc)
+        if p.state == State.CLOSED.value:  # only when nothing admissible came: the deadline question's button
+            from hankebot.service.decision import admissible_bids
+
+            if admissible_bids(repo, p):
+                raise lifecycle.LifecycleError("bids have arrived: the deadline of a closed procurement cannot move")
+            p.state = lifecycle.reopen_for_bids(State(p.state), ctx.now(), p.deadline, new_utc).value
+            p.closed_at = None
+        else:
+            lifecycle.extend_deadline(State(p.state), ctx.now(), p.deadline, new_utc)
         old = p.deadline
         p.deadline = new_utc
         p.updated_at = utcnow()

@@ -140,3 +140,20 @@ def cancel_reason(repo, pid: int) -> tuple[str, str, object] | None:
     a = rows[-1]
     return a.details.get("reason", ""), a.actor, a.at
 
+
+
+NO_BIDS_REASON = "Tähtajaks ei laekunud ühtegi vastuvõetavat pakkumust."
+
+
+def admissible_bids(repo, p) -> list:
+    """Active on-time bids not rejected by the expert (a late bid is never admissible)."""
+    return [b for b in repo.bids(p.id) if not b.late and b.decision != "rejected"]
+
+
+def ask_no_bids(ctx: Context, repo, p, why: str) -> None:
+    """Ask the expert, with buttons, to cancel the procurement or extend the deadline (idempotent per deadline)."""
+    from hankebot.service.notify import enqueue
+
+    text = (f"⚠️ Hange {p.reference}: {why}\nKas tühistada hange (kiri kõigile kutsututele) või pikendada tähtaega?")
+    buttons = [[{"text": "Tühista hange", "data": f"nc:{p.id}"}, {"text": "Pikenda tähtaega", "data": f"ne:{p.id}"}]]
+    enqueue(ctx, repo, "no_bids", text, f"no_bids:{p.key}:{p.deadline.isoformat()}", p.id, payload={"buttons": buttons})

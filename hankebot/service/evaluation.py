@@ -165,6 +165,12 @@ def decide_bid(ctx: Context, bid_id: int, accept: bool, reason: str, actor: str)
         bid.decision_reason, bid.decided_by, bid.decided_at = reason.strip(), actor, utcnow()
         repo.s.add(bid)
         repo.audit(actor, "bid_accepted" if accept else "bid_rejected", p.id, bid_id=bid.id, reason=reason.strip())
+        if not accept:
+            from hankebot.service.decision import admissible_bids, ask_no_bids
+
+            repo.s.flush()
+            if not admissible_bids(repo, p):  # the last admissible bid rejected: cancel or extend?
+                ask_no_bids(ctx, repo, p, "Ükski laekunud pakkumus ei ole vastuvõetav.")
         if p.state == State.EVALUATED.value:
             p.state = lifecycle.reopen_evaluation(State(p.state)).value
             repo.s.add(p)
