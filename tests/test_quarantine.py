@@ -42,7 +42,7 @@ def _bid(key: str, price: str) -> bytes:
 
 
 def _cli_process(cfg) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hankebot.service.cli", "--config", str(cfg), "process"],
+    return subprocess.run([sys.executable, "-m", "hankebot", "--config", str(cfg), "process"],
                           capture_output=True, text=True, timeout=120, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 
