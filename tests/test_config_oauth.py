@@ -46,3 +46,20 @@ def test_a_valid_microsoft365_config_gets_the_outlook_scope():
     s = parse_config_text(BASE + 'auth = "oauth2"\n[mail.imap.oauth]\nprovider = "microsoft365"\nclient_id = "x"\n'
                           'tenant = "t"\nclient_secret_secret = "m365"\n', Path("config.toml"))
     assert s.mail.imap.oauth.scope == "https://outlook.office365.com/.default"
+
+
+def test_check_config_asks_for_the_oauth_secrets_not_the_password(tmp_path, capsys, monkeypatch):
+    from hankebot.service import cli
+
+    for k in list(__import__("os").environ):
+        if k.startswith("HANKEBOT_"):
+            monkeypatch.delenv(k)
+    p = tmp_path / "config.toml"
+    p.write_text(f'[service]\nsecrets_file = "{tmp_path / "none.toml"}"\n' + BASE + 'auth = "oauth2"\n'
+                 '[mail.imap.oauth]\nprovider = "microsoft365"\nclient_id = "x"\ntenant = "t"\n'
+                 'client_secret_secret = "m365_client_secret"\n')
+    assert cli.main(["check-config", str(p), "--no-files"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "secrets not set" in ln)
+    assert "m365_client_secret" in line and "imap_password" not in line
+    assert "IMAP login: OAuth2 (microsoft365) as hanked@example.test" in out

@@ -107,8 +107,17 @@ def cmd_check_config(args) -> int:
           f"signature {'required' if s.signatures.required else 'not required'}")
     for problem in store.problems:
         print(f"    unreadable certificate file: {problem}")
-    missing = [n for n in {s.mail.smtp.password_secret, s.mail.imap.password_secret if s.mail.imap else None,
-                           s.telegram.token_secret} if n and not cfg.secret(n)]
+    needed = {s.telegram.token_secret}
+    for sec in (s.mail.smtp, s.mail.imap):
+        if sec is None or (sec is s.mail.smtp and not sec.username):
+            continue
+        if sec.auth == "oauth2" and sec.oauth is not None:  # the token source's secrets, not a password
+            needed |= {sec.oauth.client_secret_secret,
+                       sec.oauth.refresh_token_secret if sec.oauth.provider == "refresh_token" else None}
+            print(f"  {'IMAP' if sec is s.mail.imap else 'SMTP'} login: OAuth2 ({sec.oauth.provider}) as {sec.username}")
+        else:
+            needed.add(sec.password_secret)
+    missing = [n for n in needed if n and not cfg.secret(n)]
     if missing:
         print(f"  secrets not set (env HANKEBOT_<NAME> or {s.service.secrets_file}): {', '.join(sorted(missing))}")
     return EXIT_OK
