@@ -30,17 +30,17 @@ CONTRACT = "Lisa 4 Raamlepingu projekt.docx"
 LATE_PRICE = "987,65"
 
 
-def _contract(data: dict) -> None:
-    data["procurement"][0]["contract_form"] = CONTRACT
-
-
 @pytest.fixture
 def env(mail, user_pool, tmp_path, monkeypatch) -> Env:
-    e = Env(mail, user_pool, tmp_path, monkeypatch, edit=_contract)
-    d = docx.Document()
-    d.add_paragraph("RAAMLEPINGU PROJEKT – koolitusteenuse osutamine")
-    d.save(tmp_path / "forms" / "302834" / CONTRACT)
-    return e
+    def contract(data: dict) -> None:  # the contract draft next to the forms (check-config looks for it)
+        data["procurement"][0]["contract_form"] = CONTRACT
+        fdir = tmp_path / "forms" / "302834"
+        fdir.mkdir(parents=True, exist_ok=True)
+        d = docx.Document()
+        d.add_paragraph("RAAMLEPINGU PROJEKT – koolitusteenuse osutamine")
+        d.save(fdir / CONTRACT)
+
+    return Env(mail, user_pool, tmp_path, monkeypatch, edit=contract)
 
 
 async def _invite(env: Env) -> None:

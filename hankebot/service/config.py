@@ -576,6 +576,8 @@ def config_from_bytes(raw: bytes, path: Path, check_files: bool = True) -> Loade
             for j, f in enumerate(p.forms):
                 if not (fdir / f.file).is_file():
                     problems.append((f"procurement[{i}].forms[{j}].file", f"form file not found: {fdir / f.file}"))
+            if p.contract_form and not (fdir / p.contract_form).is_file():
+                problems.append((f"procurement[{i}].contract_form", f"contract draft not found: {fdir / p.contract_form}"))
         problems.extend(trust_dir_problems(cfg))
         if problems:
             raise ConfigError(path, problems)

@@ -5,7 +5,8 @@ notification outbox (printed to the console, as there is no bot token). Invitati
 bidders read them from their own mailboxes and reply over SMTP (two bids, one zipped bid after a question,
 one bid missing its cost form, one decline, an out-of-office); the expert answers the question to all;
 the deadline passes; a late bid arrives; prices are opened and scored, the expert's grades are entered,
-problem bids decided, and the ranking and evaluation protocol are printed."""
+problem bids decided, and the ranking printed; the expert confirms the successful bid and each bidder reads
+its decision letter from its own mailbox; the evaluation protocol is written last."""
 from __future__ import annotations
 
 import asyncio
@@ -83,6 +84,39 @@ def _invitation_id(server, email: str) -> str | None:
             if "Pakkumuskutse" in (m.subject or "") or "pakkumus" in (m.subject or "").lower():
                 return (m.headers.get("message-id") or [None])[0]
     return None
+
+
+def _decision_letter(server, email: str):
+    """The decision letter in a bidder's own mailbox, as the bidder reads it (or None)."""
+    with server.mailbox(email, _pw(email)) as box:
+        for m in box.fetch(mark_seen=False):
+            if (m.subject or "").startswith(("Hanke tulemus", "Teie pakkumus on edukas")):
+                return m
+    return None
+
+
+async def _decision_letters(server, ctx) -> int:
+    """Step 8: the expert confirms the top-ranked bid; every bidder finds one letter in their mailbox."""
+    from hankebot.service.decision import decide_part, preview_decision
+    from hankebot.service.outbound_decision import send_decision_letters
+
+    say("8. Otsus ja kirjad pakkujatele")
+    print(preview_decision(ctx, "302834").format_et())
+    decide_part(ctx, "302834", actor="Taimi Nilson")
+    rep = await send_decision_letters(ctx, "302834")
+    print(rep.format())
+    if rep.errors or rep.failed:
+        return 1
+    with ctx.uow() as uow:
+        p = uow.repo.procurement("302834")
+        bidders = [b for b in uow.repo.bidders(p.id) if any(x.bidder_id == b.id for x in uow.repo.bids(p.id))]
+    for b in bidders:
+        await _wait(lambda b=b: _decision_letter(server, b.email) is not None, f"the decision letter to {b.email}")
+        m = _decision_letter(server, b.email)
+        body = "\n".join("    " + ln for ln in (m.text or "").strip().splitlines())
+        print(f"\n  ✉ {b.email} loeb oma postkastist: „{m.subject}“" + (f" (manus: {', '.join(a.filename for a in m.attachments)})" if m.attachments else ""))
+        print(body)
+    return 0
 
 
 async def _wait(pred, what: str, timeout: float = 40.0) -> None:
@@ -283,6 +317,8 @@ async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert, fro
         say("7. Tulemused")
         res = evaluation.results(ctx, "302834")
         print(evaluation.format_results(ctx, res))
+        if await _decision_letters(server, ctx) != 0:
+            return 1
         files = evaluation.write_report(ctx, "302834", actor="demo")
         print(f"\nHindamise protokoll: {files.pdf}\n                     {files.xlsx}\nJoonis:              {files.chart_png}")
         await asyncio.sleep(2.5)  # let the console outbox print the last notifications
