@@ -161,3 +161,33 @@ def test_config_error_exits_2(tmp_path, capsys):
     p.write_text('[mail.imap]\nusername = "a@example.test"\nauth = "oauth2"\n')
     assert cli.main(["--config", str(p), "check-mail"]) == 2
     assert "mail.imap" in capsys.readouterr().err
+
+
+def test_service_wiring_sends_and_reads_with_the_configured_token_source(stack, tmp_path):
+    """The service's own wiring (config -> mail_auth -> smtp_sender / imap_listener): one token source shared by
+    IMAP and SMTP, a message sent with the config's SmtpSettings and read back with the config's endpoint."""
+    import asyncio
+    import time
+
+    from hankebot.mailer import smtp_sender
+    from hankebot.mailer.imap_listener import connect
+    from hankebot.service.config import load_config
+    from hankebot.service.mail_auth import imap_endpoint, smtp_credential
+    from test_oauth_mail import _msg
+
+    cfg = load_config(_config(tmp_path, stack), check_files=False)
+    cred = smtp_credential(cfg)
+    ep = imap_endpoint(cfg, timeout=15)
+    assert ep.token_source is cred and ep.password == ""
+    subject = f"wiring-{uuid.uuid4().hex[:8]}"
+    assert asyncio.run(smtp_sender.send(_msg(subject), MAILBOX, [MAILBOX], cfg.settings.mail.smtp, cred)).startswith("250")
+    box = connect(ep)
+    try:
+        deadline = time.monotonic() + 10
+        while not [m for m in box.fetch(mark_seen=False) if m.subject == subject] and time.monotonic() < deadline:
+            time.sleep(0.3)
+            box.folder.set("INBOX")
+        assert [m for m in box.fetch(mark_seen=False) if m.subject == subject]
+    finally:
+        box.logout()
+    assert cred.fetches == 1  # one token for both protocols

@@ -63,3 +63,18 @@ def test_check_config_asks_for_the_oauth_secrets_not_the_password(tmp_path, caps
     line = next(ln for ln in out.splitlines() if "secrets not set" in ln)
     assert "m365_client_secret" in line and "imap_password" not in line
     assert "IMAP login: OAuth2 (microsoft365) as hanked@example.test" in out
+
+
+def test_a_certificate_file_without_a_private_key_is_a_config_error(tmp_path):
+    from hankebot.devstack.oauth_server import write_self_signed
+    from hankebot.service.config import load_config
+    from hankebot.service.mail_auth import imap_endpoint
+
+    write_self_signed(tmp_path / "app.crt", tmp_path / "app.key", "app")
+    p = tmp_path / "config.toml"
+    p.write_text(f'[service]\ndata_dir = "{tmp_path / "var"}"\n' + BASE + 'auth = "oauth2"\n[mail.imap.oauth]\n'
+                 'provider = "microsoft365"\nclient_id = "x"\ntenant = "t"\ncertificate_file = "app.crt"\n')
+    with pytest.raises(ConfigError) as e:
+        imap_endpoint(load_config(p, check_files=False))
+    assert e.value.problems == [("mail.imap.oauth.certificate_file",
+                                 "the certificate file holds no private key (PEM with the key and the certificate)")]

@@ -117,24 +117,31 @@ class ClientCredentialsSource(_Cached):
         super().__init__(clock)
         if not client_secret and not certificate_pem:
             raise OAuthError("Microsoft 365 app-only access needs a client secret or a certificate")
-        import msal
-
-        if certificate_pem:
-            credential: object = _msal_certificate(certificate_pem)
-        else:
-            credential = client_secret
+        # checked now (a bad file is a config error); MSAL itself is set up at the first token request, because
+        # it fetches the tenant's OpenID metadata then, and the network may be down when the service starts
+        self._credential: object = _msal_certificate(certificate_pem) if certificate_pem else client_secret
         self.scope, self.client_id, self.tenant = scope, client_id, tenant
-        authority = authority_url.rstrip("/") + "/" + tenant
-        known = authority_url.rstrip("/") == M365_AUTHORITY
-        try:
-            self._app = msal.ConfidentialClientApplication(
-                client_id, client_credential=credential, authority=authority,
-                instance_discovery=None if known else False, validate_authority=known,
-                http_client=_session(ca_file) if ca_file else None, timeout=timeout)
-        except ValueError as e:  # bad authority URL, tenant discovery failed
-            raise OAuthError(f"Microsoft identity platform at {authority}: {e}") from None
-        except Exception as e:  # requests' connection errors during tenant discovery
-            raise OAuthError(f"cannot reach the Microsoft identity platform at {authority}: {type(e).__name__}: {e}") from None
+        self._authority_url, self._ca_file, self._timeout = authority_url, ca_file, timeout
+        self._msal = None
+
+    @property
+    def _app(self):
+        if self._msal is None:
+            import msal
+
+            authority = self._authority_url.rstrip("/") + "/" + self.tenant
+            known = self._authority_url.rstrip("/") == M365_AUTHORITY
+            try:
+                self._msal = msal.ConfidentialClientApplication(
+                    self.client_id, client_credential=self._credential, authority=authority,
+                    instance_discovery=None if known else False, validate_authority=known,
+                    http_client=_session(self._ca_file) if self._ca_file else None, timeout=self._timeout)
+            except ValueError as e:  # bad authority URL, tenant discovery failed
+                raise OAuthError(f"Microsoft identity platform at {authority}: {e}") from None
+            except Exception as e:  # requests' connection errors during tenant discovery
+                raise OAuthError(f"cannot reach the Microsoft identity platform at {authority}: "
+                                 f"{type(e).__name__}: {e}") from None
+        return self._msal
 
     def _fetch(self) -> AccessToken:
         # this class decides when a token is too old (or was refused): MSAL's own cache must not hand back

@@ -46,9 +46,12 @@ def token_source(cfg: LoadedConfig, oauth: OAuthSettings, where: str) -> TokenSo
         src = _sources.get(key)
         if src is None:
             if oauth.provider == "microsoft365":
-                src = ClientCredentialsSource(oauth.tenant or "", oauth.client_id, client_secret=secret,
-                                              certificate_pem=cert, scope=oauth.scope or "",
-                                              authority_url=oauth.authority_url, ca_file=ca)
+                try:
+                    src = ClientCredentialsSource(oauth.tenant or "", oauth.client_id, client_secret=secret,
+                                                  certificate_pem=cert, scope=oauth.scope or "",
+                                                  authority_url=oauth.authority_url, ca_file=ca)
+                except OAuthError as e:  # an unusable certificate file
+                    raise ConfigError(cfg.path, [(f"{where}.certificate_file", str(e))]) from None
             else:
                 store = RefreshTokenStore(cfg.data_dir / "oauth" / f"{oauth.refresh_token_secret}.json")
                 src = RefreshTokenSource(oauth.token_url or "", oauth.client_id, secret, seed or "", store,
