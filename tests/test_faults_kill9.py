@@ -69,7 +69,7 @@ async def test_service_killed_9_repeatedly_loses_and_duplicates_nothing(mail, tm
                 i = n_sent
                 addr, _ = env.bidders[i % len(env.bidders)]
                 raw = sm.question_message(addr, f"Pakkuja {i % len(env.bidders) + 1} OÜ", env.tender[0],
-                                          subject=f"Küsimus nr {i}", body=f"Tere!\n\nKüsimus nr {i}: kas ka "
+                                          subject=f"Küsimus nr {i} (hange 302834)", body=f"Tere!\n\nKüsimus nr {i}: kas ka "
                                           f"ruumi rent?\n\nAitäh")
                 await asyncio.to_thread(env.deliver, raw)
                 n_sent += 1
