@@ -24,7 +24,7 @@ from tests.helpers import TALLINN
 TABLES = {"procurement", "part", "bidder", "outbound_message", "inbound_message", "imap_checkpoint", "bid", "grade",
           "notification", "audit_log", "bot_state", "part_decision"}
 
-HEAD = "0005"  # the newest migration: bump with every new revision
+HEAD = "0006"  # the newest migration: bump with every new revision
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -25,6 +25,7 @@ from hankebot.core.signatures import VERDICT_CODES, describe as describe_signatu
 from hankebot.core.scoring import format_eur, format_number, score_part, validate_grade
 from hankebot.core.sealing import is_sealed, opening_time
 from hankebot.service.config import ProcurementSettings
+from hankebot.service.active_bids import settle
 from hankebot.service.context import Context
 from hankebot.service.notify import enqueue
 from hankebot.storage.tables import Grade, utcnow
@@ -34,7 +35,7 @@ BLOCKING = {"late_bid", "missing_form", "ambiguous_price", "missing_price", "imp
             "price_needs_manual_entry", "unreadable_cost_form", "unknown_sender", "not_invited_address",
             "price_basis_mismatch", "part_unclear", "part_not_invited", "cost_form_part_unclear", "zip_bomb",
             "attachment_too_large", "malformed_message", "form_reader_error", "unknown_procurement",
-            "signature_missing", "signature_required"}  # the last two only when the config requires a signature
+            "signature_missing", "signature_required", "unverified_sender"}  # the last two only when the config requires a signature
 
 
 LATE_REASON = "Laekus pärast tähtaega, avamata"
@@ -165,6 +166,8 @@ def decide_bid(ctx: Context, bid_id: int, accept: bool, reason: str, actor: str)
         bid.decision_reason, bid.decided_by, bid.decided_at = reason.strip(), actor, utcnow()
         repo.s.add(bid)
         repo.audit(actor, "bid_accepted" if accept else "bid_rejected", p.id, bid_id=bid.id, reason=reason.strip())
+        if not bid.late:  # accepting an unverified bid lets it replace the earlier one (core.active_bid)
+            settle(repo, p.id, bid.part_no, bid.bidder_id, actor)
         if not accept:
             from hankebot.service.decision import admissible_bids, ask_no_bids
 

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from hankebot.core.models import MessageKind
 from hankebot.core.signatures import describe as describe_signature
+from hankebot.service.active_bids import settle
 from hankebot.service.context import Context
 from hankebot.service.extract import Extraction, extract
 from hankebot.service.notify import enqueue
@@ -85,25 +86,38 @@ def retry_quarantined(ctx: Context) -> int:
 
 def process_message(ctx: Context, inbound_id: int) -> str:
     """Returns the final state. Never raises for a bad message (it is quarantined)."""
-    try:
-        return _process(ctx, inbound_id)
-    except Exception as e:  # quarantine: keep the message, tell staff, go on
-        log.exception("message %s quarantined", inbound_id)
-        err = f"{type(e).__name__}: {e}"
-        with ctx.uow() as uow:
-            repo = uow.repo
-            row = repo.inbound(inbound_id)
-            if row is None or row.state != "stored":
-                return row.state if row else "missing"
-            row.state, row.error, row.attempts = "quarantined", err + "\n" + traceback.format_exc(limit=5), row.attempts + 1
-            row.processed_at = utcnow()
-            repo.s.add(row)
-            repo.audit("system", "quarantined", row.procurement_id, inbound_id=row.id, error=err)
-            enqueue(ctx, repo, "quarantined",
-                    f"⚠️ Kirja #{row.id} töötlemine ebaõnnestus ja see pandi karantiini: {html.escape(err[:300])}. "
-                    f"Kiri on alles; vaata `hankebot inspect`.", f"quarantined:{row.id}")
-            uow.commit()
-        return "quarantined"
+    from sqlalchemy.exc import IntegrityError
+
+    for attempt in range(3):
+        try:
+            return _process(ctx, inbound_id)
+        except IntegrityError as e:  # another process settled the same bidder's bids at the same moment: redo
+            if attempt == 2:
+                return _quarantine(ctx, inbound_id, e)
+            log.warning("message %s: concurrent write, processing again", inbound_id)
+        except Exception as e:
+            return _quarantine(ctx, inbound_id, e)
+    raise AssertionError("unreachable")
+
+
+def _quarantine(ctx: Context, inbound_id: int, e: Exception) -> str:
+    """Keep the message, tell staff, go on (called from an except block: logs the traceback)."""
+    log.exception("message %s quarantined", inbound_id)
+    err = f"{type(e).__name__}: {e}"
+    with ctx.uow() as uow:
+        repo = uow.repo
+        row = repo.inbound(inbound_id)
+        if row is None or row.state != "stored":
+            return row.state if row else "missing"
+        row.state, row.error, row.attempts = "quarantined", err + "\n" + traceback.format_exc(limit=5), row.attempts + 1
+        row.processed_at = utcnow()
+        repo.s.add(row)
+        repo.audit("system", "quarantined", row.procurement_id, inbound_id=row.id, error=err)
+        enqueue(ctx, repo, "quarantined",
+                f"⚠️ Kirja #{row.id} töötlemine ebaõnnestus ja see pandi karantiini: {html.escape(err[:300])}. "
+                f"Kiri on alles; vaata `hankebot inspect`.", f"quarantined:{row.id}")
+        uow.commit()
+    return "quarantined"
 
 
 def _process(ctx: Context, inbound_id: int) -> str:
@@ -180,26 +194,35 @@ def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidde
     key = f"in:{row.id}"
     pid = proc.id if proc else None
     if ex.kind == MessageKind.BID and proc is not None:
-        replaces = False
+        replaces, not_in_force = False, []
         for pb in ex.parts:
-            bid = Bid(procurement_id=proc.id, bidder_id=bidder.id if bidder else None, sender=p.from_addr,
+            bidder_id = bidder.id if bidder else None
+            bid = Bid(procurement_id=proc.id, bidder_id=bidder_id, sender=p.from_addr,
                       part_no=pb.part_no, inbound_message_id=row.id, received_at=row.received_at, late=bool(ex.late),
                       price=pb.price, price_basis=pb.basis, forms_found=[f.spec.key for f in ex.forms],
                       missing_forms=[f.key for f in ex.missing_forms],
                       problems=[pr.as_dict() for pr in _unique([*ex.parsed.problems, *ex.problems, *pb.problems])],
-                      offer=ex.offer, signatures=[s.as_dict() for s in p.signatures])
-            prev = None if ex.late else repo.active_bid_of(proc.id, pb.part_no, bid.bidder_id, p.from_addr)
+                      offer=ex.offer, signatures=[s.as_dict() for s in p.signatures],
+                      # a matched bidder's on-time bid is settled against their others (core.active_bid); a late
+                      # bid or an unmatched sender's is its own, never replacing anyone's
+                      status="new" if bidder_id is not None and not ex.late else "active")
+            before = None if bid.status == "active" else repo.active_bid_of(proc.id, pb.part_no, bidder_id, p.from_addr)
             repo.add(bid)
-            if prev is not None and prev.received_at <= bid.received_at and not prev.late:
-                prev.status, prev.superseded_by = "superseded", bid.id
-                repo.s.add(prev)
-                repo.audit("system", "bid_superseded", proc.id, old_bid=prev.id, new_bid=bid.id)
-                replaces = True
+            if bid.status == "new":
+                winner = settle(repo, proc.id, pb.part_no, bidder_id)
+                if winner == bid.id:
+                    replaces = replaces or before is not None
+                elif bid.status == "held":
+                    not_in_force.append("Saatja ei ole tõendatud: see pakkumus ei asenda sama pakkuja varasemat "
+                                        "pakkumust, kui sa seda ei aktsepteeri.")
+                else:
+                    not_in_force.append("Sama pakkuja hilisem pakkumus on juba kätte saadud: see varasem "
+                                        "pakkumus ei ole kehtiv.")
         if ex.late:
             text = texts.late_bid_text(ref, name, received, ctx.local(proc.deadline))
         else:
             shown_apart = ("missing_form", "late_bid", "signature_failed", "signature_indeterminate")
-            probs = [pr.message for pr in ex.all_problems() if pr.code not in shown_apart]
+            probs = [pr.message for pr in ex.all_problems() if pr.code not in shown_apart] + _unique_text(not_in_force)
             text = texts.new_bid_text(ref, name, [pb.part_no for pb in ex.parts], received,
                                       [f.title for f in ex.missing_forms], probs, replaces_earlier=replaces,
                                       signatures=[describe_signature(s) for s in p.signatures])
@@ -242,6 +265,10 @@ def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidde
 
 _KIND_ET = {MessageKind.BID: "pakkumus", MessageKind.DECLINE: "loobumine", MessageKind.QUESTION: "küsimus",
             MessageKind.OTHER: "muu kiri"}
+
+
+def _unique_text(lines: list[str]) -> list[str]:
+    return list(dict.fromkeys(lines))
 
 
 def _unique(problems):

@@ -7,10 +7,14 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hankebot.storage.types import ExactDecimal, UTCDateTime
+
+
+#: the rows uq_bid_one_active covers: on-time active bids of a matched bidder
+ONE_ACTIVE_WHERE = "status = 'active' AND NOT late AND bidder_id IS NOT NULL"
 
 
 def utcnow() -> datetime:
@@ -135,9 +139,14 @@ class ImapCheckpoint(SQLModel, table=True):
 
 
 class Bid(SQLModel, table=True):
-    """A bidder's bid for one part, from one inbound message. A later bid before the deadline supersedes it."""
+    """A bidder's bid for one part, from one inbound message. A later bid before the deadline supersedes it
+    (core.active_bid); the partial unique index holds at most one on-time active bid per bidder and part."""
 
     __tablename__ = "bid"
+    __table_args__ = (
+        Index("uq_bid_one_active", "procurement_id", "part_no", "bidder_id", unique=True,
+              sqlite_where=text(ONE_ACTIVE_WHERE), postgresql_where=text(ONE_ACTIVE_WHERE)),
+    )
     id: Optional[int] = Field(default=None, primary_key=True)
     procurement_id: int = Field(foreign_key="procurement.id", index=True)
     bidder_id: Optional[int] = Field(default=None, foreign_key="bidder.id", index=True)
@@ -153,7 +162,7 @@ class Bid(SQLModel, table=True):
     problems: list = _jsonlist()  # [{code, message}]
     offer: dict = _json()  # offer form reading: bidder name, code, trainers, materials, methods
     signatures: list = _jsonlist()  # core.signatures.SignatureReport.as_dict() per signature of the bid's containers
-    status: str = Field(default="active", max_length=16)  # active | superseded
+    status: str = Field(default="active", max_length=16)  # active | superseded | held (unverified, newer) | new
     superseded_by: Optional[int] = Field(default=None, foreign_key="bid.id")
     decision: str = Field(default="none", max_length=16)  # none | accepted | rejected (for bids with problems)
     decision_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
