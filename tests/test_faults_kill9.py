@@ -91,8 +91,11 @@ async def test_service_killed_9_repeatedly_loses_and_duplicates_nothing(mail, tm
             while time.monotonic() < end:
                 rows = [r for r in inbound_rows(ctx) if r.kind != "other" and r.state != "own_copy"]
                 notes = notification_rows(ctx)
-                receipts = [r for r in outbound_rows(ctx, "receipt") if r.state in ("pending", "sending")]
+                all_receipts = outbound_rows(ctx, "receipt")
+                receipts = [r for r in all_receipts if r.state in ("pending", "sending")]
+                # a receipt row is queued just after its message is processed: wait for one per message too
                 if (len(rows) == n_sent and all(r.state != "stored" for r in rows) and not receipts
+                        and len(all_receipts) >= n_sent
                         and all(x.state in ("sent", "held", "failed") or x.quiet for x in notes)):
                     break
                 await asyncio.sleep(0.5)
