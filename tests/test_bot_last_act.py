@@ -156,3 +156,22 @@ async def test_no_bids_at_the_deadline_extend_button(ctx, api, bot):
     assert get_state(ctx) == "open"
     with ctx.uow() as uow:
         assert uow.repo.procurement(PROC_KEY).deadline == utc(2026, 1, 26, 13, 0)
+
+
+async def test_a_late_bid_shows_no_price_in_the_bot(ctx, api, bot):
+    from hankebot.storage.tables import Bid
+
+    set_state(ctx, "closed")
+    add_bid(ctx, "koolituskeskus", price="1200")
+    late = add_bid(ctx, "tugiteenused", price="987.65", received_at=DEADLINE + timedelta(minutes=5))
+    with ctx.uow() as uow:
+        b = uow.repo.s.get(Bid, late)
+        b.late = True
+        uow.repo.s.add(b)
+        uow.commit()
+    listing = await say(api, "/bids")
+    assert "1 200,00" in listing["text"] and "987" not in listing["text"] and "avamata" in listing["text"]
+    card = await say(api, f"/bid {late}")
+    assert "987" not in card["text"] and "Hind: avamata (hilinenud pakkumus)" in card["text"]
+    res = await say(api, "/results")
+    assert "987" not in res["text"]

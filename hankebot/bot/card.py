@@ -98,7 +98,7 @@ def load_card(ctx, bid_id: int) -> CardData | None:
         part = next((x for x in ps.parts if x.number == bid.part_no), None)
         data = CardData(
             bid_id=bid.id, reference=p.reference, bidder=bidder.name if bidder else bid.sender, part_no=bid.part_no,
-            part_name=part.name if part else "", price=bid.price, price_basis=bid.price_basis,
+            part_name=part.name if part else "", price=None if bid.late else bid.price, price_basis=bid.price_basis,
             received_at=ctx.local(bid.received_at), late=bid.late,
             problems=[pr.get("message", "") for pr in (bid.problems or []) if pr.get("code") not in VERDICT_CODES],
             blocking=bool(blocking_problems(bid)),
@@ -122,7 +122,7 @@ def _head(d: CardData) -> list[str]:
         basis = BASIS_ET.get(d.price_basis or "", d.price_basis or "")
         lines.append(f"Hind: <b>{format_eur(d.price)}</b>" + (f" · {esc(basis)}" if basis else ""))
     else:
-        lines.append("Hind: puudub")
+        lines.append("Hind: avamata (hilinenud pakkumus)" if d.late else "Hind: puudub")
     lines.append(f"Saabus: {datetime_et(d.received_at)}" + (" ⏰ hilinenud" if d.late else ""))
     if not d.active:
         lines.append("Asendatud hilisema pakkumusega.")

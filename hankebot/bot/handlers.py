@@ -69,7 +69,7 @@ async def do_bids(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args:
                 bid_id=b.id, part_no=b.part_no, bidder_name=names.get(b.bidder_id, b.sender),
                 received_at=ctx.local(b.received_at), late=b.late,
                 # sealed: the price never leaves this function
-                price=None if sealed else b.price, price_basis=None if sealed else b.price_basis,
+                price=None if sealed or b.late else b.price, price_basis=None if sealed else b.price_basis,
                 missing_forms=[titles.get(k, k) for k in b.missing_forms],
                 # the missing forms are listed once, by title; their problem rows would repeat them
                 problems=[] if sealed else [pr.get("message", "") for pr in (b.problems or [])

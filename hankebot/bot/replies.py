@@ -95,7 +95,8 @@ def bids_text(reference: str, lines: Sequence[BidLine], sealed: bool, opens_at: 
         for x in (y for y in lines if y.part_no == part):
             row = f"• {esc(x.bidder_name)}" if sealed else f"• #{x.bid_id} {esc(x.bidder_name)}"
             if not sealed:
-                row += f" — {format_eur(x.price)}" if x.price is not None else " — hind puudub"
+                row += (f" — {format_eur(x.price)}" if x.price is not None
+                        else " — avamata" if x.late else " — hind puudub")
                 if x.price is not None and x.price_basis:
                     row += f", {esc(BASIS_ET.get(x.price_basis, x.price_basis))}"
             row += f"; saabus {datetime_et(x.received_at)}"
