@@ -14,9 +14,10 @@ from hankebot.devstack.oauth_server import AppRegistration
 from hankebot.service import cli
 
 
-def _config(tmp_path, stack, imap: dict | None = None, smtp: dict | None = None, client_id: str | None = None) -> str:
+def _config(tmp_path, stack, imap: dict | None = None, smtp: dict | None = None, client_id: str | None = None,
+            oauth: str | None = None) -> str:
     cid = client_id or _app(stack)
-    oauth = (f'provider = "microsoft365"\nclient_id = "{cid}"\ntenant = "{TENANT}"\n'
+    oauth = oauth or (f'provider = "microsoft365"\nclient_id = "{cid}"\ntenant = "{TENANT}"\n'
              f'client_secret_secret = "m365_secret"\nauthority_url = "{stack.standin.https_url}"\n'
              f'ca_file = "{stack.standin.ca_file}"\n')
     im = {"host": "127.0.0.1", "port": stack.mail.imap_port, "security": "none", "username": MAILBOX,
@@ -191,3 +192,17 @@ def test_service_wiring_sends_and_reads_with_the_configured_token_source(stack, 
     finally:
         box.logout()
     assert cred.fetches == 1  # one token for both protocols
+
+
+def test_revoked_refresh_token(stack, tmp_path, capsys):
+    stack.standin.register_client("g-client", "g-secret")
+    rt = stack.standin.grant_refresh_token("g-client", MAILBOX)
+    stack.standin.revoke_refresh_tokens(MAILBOX)  # the user withdrew consent
+    path = _config(tmp_path, stack, oauth=f'provider = "refresh_token"\nclient_id = "g-client"\n'
+                   f'client_secret_secret = "g_secret"\ntoken_url = "{stack.standin.token_url}"\n'
+                   f'ca_file = "{stack.standin.ca_file}"\n')
+    (tmp_path / "secrets.toml").write_text(f'g_secret = "g-secret"\noauth_refresh_token = "{rt}"\n')
+    code, out = _run(capsys, path, "--no-send")
+    assert code == 1, out
+    assert "invalid_grant" in _line(out, "OAuth2 access token")
+    assert "authorise again" in out and rt not in out
