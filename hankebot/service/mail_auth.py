@@ -14,14 +14,6 @@ _sources: dict[tuple, TokenSource] = {}
 _lock = threading.Lock()
 
 
-def oauth_secrets(cfg: LoadedConfig, oauth: OAuthSettings) -> list[str]:
-    """Names of the secrets these settings need (for check-config and the log redaction)."""
-    names = [oauth.client_secret_secret] if oauth.client_secret_secret else []
-    if oauth.provider == "refresh_token":
-        names.append(oauth.refresh_token_secret)
-    return names
-
-
 def token_source(cfg: LoadedConfig, oauth: OAuthSettings, where: str) -> TokenSource:
     """The token source for `oauth` (`where` names the config table in errors, e.g. "mail.imap.oauth").
     Raises ConfigError for a missing secret or file, OAuthError when MSAL cannot be set up."""
@@ -79,4 +71,4 @@ def smtp_credential(cfg: LoadedConfig) -> str | TokenSource | None:
     return cfg.secret(sm.password_secret) if sm.username else None
 
 
-__all__ = ["OAuthError", "imap_endpoint", "oauth_secrets", "smtp_credential", "token_source"]
+__all__ = ["OAuthError", "imap_endpoint", "smtp_credential", "token_source"]
