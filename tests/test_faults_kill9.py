@@ -63,7 +63,7 @@ async def test_service_killed_9_repeatedly_loses_and_duplicates_nothing(mail, tm
         n_sent = 0
         stop_mail = asyncio.Event()
 
-        async def bidders_write() -> None:  # questions keep arriving, each with its own subject
+        async def bidders_write() -> None:  # questions keep arriving, each with its own subject naming the procurement
             nonlocal n_sent
             while not stop_mail.is_set() and n_sent < 40:
                 i = n_sent
