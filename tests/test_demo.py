@@ -86,6 +86,14 @@ def test_readme_demo_command_from_a_fresh_clone(tmp_path):
         pdf = Path(work.group(1)) / "var/protocols/302834/hindamise_protokoll_302834.pdf"
         assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF")
         assert "Hindamise tulemused on valmis" in out and "Osa 2: Arengu Koolituskeskus OÜ (93,57 p)" in out
+        # the decision letters, each read from its bidder's own mailbox (the decline got none)
+        letters = re.split(r"\n  ✉ ", out.split("== 8. Otsus ja kirjad pakkujatele ==", 1)[1])[1:]
+        assert [x.split(" ", 1)[0] for x in letters] == ["arengukoolitus@example.test", "tugiteenused@example.test",
+                                                         "kadri.jogi@example.test", "ilmar.sepp@example.test"], out[-3000:]
+        assert "Teie pakkumus on tunnistatud edukaks. Teie pakkumus sai 93,57 punkti" in letters[0]
+        assert "sai 72,86 punkti 100-st ja oli pingereas 3. kohal" in letters[1]
+        assert "Edukaks tunnistati pakkuja Arengu Koolituskeskus OÜ pakkumus, mis sai 93,57 punkti" in letters[2]
+        assert "Põhjus: Puudub vorm: Lisa 3 maksumuse vorm" in letters[3] and "ei avatud" in letters[3]
     finally:
         if work and work.group(1).startswith("/tmp/hbdemo-"):
             shutil.rmtree(work.group(1), ignore_errors=True)

@@ -10,6 +10,8 @@ its decision letter from its own mailbox; the evaluation protocol is written las
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import sys
 import tempfile
 import time
@@ -114,7 +116,9 @@ async def _decision_letters(server, ctx) -> int:
         await _wait(lambda b=b: _decision_letter(server, b.email) is not None, f"the decision letter to {b.email}")
         m = _decision_letter(server, b.email)
         body = "\n".join("    " + ln for ln in (m.text or "").strip().splitlines())
-        print(f"\n  ✉ {b.email} loeb oma postkastist: „{m.subject}“" + (f" (manus: {', '.join(a.filename for a in m.attachments)})" if m.attachments else ""))
+        # the subject as a mail program shows it (imap-tools drops the space after an encoded word)
+        subject = email.message_from_bytes(m.obj.as_bytes(), policy=email.policy.default)["Subject"]
+        print(f"\n  ✉ {b.email} loeb oma postkastist: „{subject}“" + (f" (manus: {', '.join(a.filename for a in m.attachments)})" if m.attachments else ""))
         print(body)
     return 0
 
