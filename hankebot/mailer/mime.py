@@ -42,6 +42,7 @@ class ParsedMessage:
     date_header: datetime | None = None  # timezone-aware
     received_newest: datetime | None = None  # timestamp of the topmost Received header
     loop_headers: dict[str, str] = field(default_factory=dict)  # lower-case name -> value
+    auth_results: list[str] = field(default_factory=list)  # Authentication-Results values, topmost first
     text: str = ""
     attachments: list[Attachment] = field(default_factory=list)
     bounce: BounceInfo | None = None
@@ -167,6 +168,8 @@ def _parse_into(raw: bytes, limits: AttachmentLimits, out: ParsedMessage) -> Non
     out.cc = [a for _, a in _addresses(msg, "cc")]
     out.date_header = _date(header(msg, "date"))
     out.received_newest = _received_newest(msg)
+    out.auth_results = [" ".join(str(v).split()) for k, v in msg.raw_items()
+                        if k.lower() == "authentication-results"][:50]
     out.loop_headers = {h: header(msg, h) for h in LOOP_HEADERS if header(msg, h)}
     for name in ("x-autorespond",):  # also present-but-empty counts
         if name in msg and name not in out.loop_headers:

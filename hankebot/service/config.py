@@ -127,9 +127,30 @@ class ImapSettings(_Strict):
         return _check_auth(self, "imap")
 
 
+class SenderAuthSettings(_Strict):
+    """Which Authentication-Results header to trust (the receiving server's) and whether one must exist.
+
+    `authserv_id`: the receiving server's id (Gmail `mx.google.com`, your own MX's host name); unset, the
+    topmost header is judged (Exchange Online writes none). `required`: a message with no such header is an
+    unverified sender. Off by default so local servers (the demo, tests) that add no header keep working; in
+    production set both (a sender can forge headers, only the receiving server's counts)."""
+
+    authserv_id: str | None = None
+    required: bool = False
+
+    @field_validator("authserv_id")
+    @classmethod
+    def _id(cls, v: str | None) -> str | None:
+        if v is not None and (not v or any(c.isspace() or c == ";" for c in v)):
+            raise ValueError(f"{v!r} is not an authserv-id (a host name like mx.google.com)")
+        return v.lower() if v else None
+
+
 class MailSettings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings | None = None
+    authentication: SenderAuthSettings = SenderAuthSettings()
+    receipts_per_hour: int = Field(5, ge=1, le=1000)  # automatic receipts per recipient address per hour
 
 
 class StaffMember(_Strict):

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Mapping
 
+from hankebot.core.authres import SenderCheck, check_sender
 from hankebot.core.classify import Classification, MessageFacts, classify
 from hankebot.core.lifecycle import is_late
 from hankebot.core.classify import strip_quoted
@@ -23,6 +24,8 @@ from hankebot.mailer.mime import ParsedMessage, parse_message
 from hankebot.service.config import LoadedConfig, ProcurementSettings
 
 MB = 1024 * 1024
+UNVERIFIED_TEXT = ("Saatja ei ole tõendatud: vastuvõtva serveri kontroll (SPF/DKIM/DMARC) ebaõnnestus või puudub. "
+                   "Kiri võib olla võltsitud; kontrolli saatjaga ja aktsepteeri või lükka tagasi. Kinnitust ei saadetud.")
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Extraction:
     offer: dict = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     assignment: Assignment | None = None
+    sender_check: SenderCheck | None = None
 
     @property
     def kind(self) -> MessageKind:
@@ -87,6 +91,8 @@ class Extraction:
                                                      "status": p.bounce.status_codes, "diagnostic": p.bounce.diagnostic,
                                                      "original_message_id": p.bounce.original_message_id},
             "problems": [pr.as_dict() for pr in self.all_problems()],
+            "sender_check": None if self.sender_check is None else {"status": self.sender_check.status,
+                                                                    "reason": self.sender_check.reason},
         }
 
     def all_problems(self) -> list[Problem]:
@@ -243,7 +249,13 @@ def _extract(
         deadline = (deadlines or {}).get(proc.key) or proc.deadline_at(cfg.tz)
         late = is_late(received_at, deadline)
 
-    ex = Extraction(parsed, cls, proc, bidder, received_at, late, forms, problems=problems, assignment=assignment)
+    auth = cfg.settings.mail.authentication
+    sender_check = check_sender(parsed.auth_results, parsed.from_addr, auth.authserv_id, auth.required)
+    if proc is not None and cls.kind in (MessageKind.BID, MessageKind.QUESTION, MessageKind.DECLINE) \
+            and sender_check.status == "unverified":
+        problems.append(Problem("unverified_sender", UNVERIFIED_TEXT))
+    ex = Extraction(parsed, cls, proc, bidder, received_at, late, forms, problems=problems, assignment=assignment,
+                    sender_check=sender_check)
     if proc is None or cls.kind != MessageKind.BID:
         return ex
 

@@ -787,6 +787,29 @@ def _headers_of(raw: bytes) -> dict[str, str]:
         return {}
 
 
+def receipt_refusal(ctx: Context, m: InboundMessage, bidder) -> str | None:
+    """Why this message gets no receipt (None: it may get one): only an invited bidder's own address, a
+    verified sender, and at most mail.receipts_per_hour receipts per recipient in the last hour."""
+    from datetime import datetime, timedelta, timezone
+
+    from hankebot.core.matching import normalize_address
+
+    sender = normalize_address(m.sender or "")
+    if bidder is None or not sender or normalize_address(bidder.email) != sender:
+        return "saatja ei ole kutsutud pakkuja aadress"
+    check = (m.summary or {}).get("sender_check") or {}
+    if check.get("status") == "unverified":
+        return f"saatja ei ole tõendatud ({check.get('reason', '?')})"
+    limit = ctx.settings.mail.receipts_per_hour
+    since = datetime.now(timezone.utc) - timedelta(hours=1)  # created_at is the real clock
+    with ctx.uow() as uow:
+        n = uow.repo.count(OutboundMessage, OutboundMessage.kind == "receipt", OutboundMessage.recipient == m.sender.lower(),
+                           OutboundMessage.created_at >= since)
+    if n >= limit:
+        return f"kinnituste piir täis ({limit} tunnis samale aadressile)"
+    return None
+
+
 async def send_receipt(ctx: Context, inbound_id: int, found_files: Sequence[str],
                        opts: OutboundOptions | None = None) -> SendReport:
     """'Your message of 19.01.2026 kell 14.32 was received, with these files' — never an evaluation.
@@ -817,14 +840,20 @@ async def send_receipt(ctx: Context, inbound_id: int, found_files: Sequence[str]
     elif (m.message_id or "").startswith("<hankebot."):
         reason = "meie enda kiri"
     else:
+        reason = receipt_refusal(ctx, m, bidder)
+    if reason is None:
         headers = _headers_of(ctx.raw.get(m.raw_path)) if ctx.raw.exists(m.raw_path) else {}
         reason = machine_sender_reason(m.sender, headers)
     if reason:
         report.skipped.append((m.sender or "?", reason))
+        with ctx.uow() as uow:  # recorded, so a restart does not owe it again
+            uow.repo.audit(opts.actor, "receipt_refused", p.id, inbound_id=m.id, recipient=m.sender, reason=reason)
+            uow.commit()
         return report
     tpl = templates_for(ctx)
+    # our own subject and words only: never the sender's (a receipt must not relay an attacker's text)
     values = dict(_procurement_values(ps, p, ctx), received_et=datetime_et(ctx.local(m.received_at)),
-                  files=list(found_files), original_subject=(m.subject or "").strip())
+                  files=list(found_files), original_subject="")
     sender = m.sender.lower()
     bkey = bidder.key if bidder else "unknown"
 

@@ -151,13 +151,14 @@ def owed_receipts(ctx: Context) -> list[tuple[int, list[str]]]:
         s = uow.repo.s
         keys = {p.id: p.key for p in uow.repo.procurements()}
         queued = set(s.exec(select(OutboundMessage.dedupe_key).where(OutboundMessage.kind == "receipt")).all())
+        refused = {a.details.get("inbound_id") for a in uow.repo.audit_rows(action="receipt_refused")}
         rows = s.exec(select(InboundMessage).where(InboundMessage.state == "processed",
                                                     InboundMessage.kind.in_(["bid", "question"]),
                                                     InboundMessage.procurement_id.is_not(None))
                       .order_by(InboundMessage.id)).all()
         for m in rows:
             key = keys.get(m.procurement_id)
-            if key is None or f"receipt:{key}:{m.id}" in queued:
+            if key is None or f"receipt:{key}:{m.id}" in queued or m.id in refused:
                 continue
             try:
                 if not ctx.proc_settings(key).receipts:
