@@ -150,7 +150,7 @@ class MailSettings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings | None = None
     authentication: SenderAuthSettings = SenderAuthSettings()
-    receipts_per_hour: int = Field(5, ge=1, le=1000)  # automatic receipts per recipient address per hour
+    receipts_per_hour: int = Field(20, ge=1, le=1000)  # automatic receipts per recipient address per hour
 
 
 class StaffMember(_Strict):
