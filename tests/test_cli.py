@@ -53,3 +53,19 @@ def test_refused_lifecycle_action_exits_1(tmp_path):
     assert r.returncode == 1 and "refused" in r.stderr and "mustand" in r.stderr
     r = run("--config", str(path), "extend", "302834", "--deadline", "2030-01-27")
     assert r.returncode == 2 and "DD.MM.YYYY HH:MM" in r.stderr
+
+
+def test_cancel_register_and_decide_from_the_command_line(tmp_path):
+    path = make_config(tmp_path, deadline=datetime(2030, 1, 20, 15, 0))
+    r = run("--config", str(path), "cancel", "302834", "--why", "Eelarve vähenes", "--dry-run", "--out", str(tmp_path / "d"))
+    assert r.returncode == 0 and "Tühistamise kirjad" in r.stdout, r.stdout + r.stderr
+    r = run("--config", str(path), "decide", "302834", "--preview")
+    assert r.returncode == 1 and "refused" in r.stderr and "otsuse saab teha alles" in r.stderr
+    r = run("--config", str(path), "cancel", "302834", "--why", " ")
+    assert r.returncode == 1 and "põhjendus on kohustuslik" in r.stderr
+    r = run("--config", str(path), "cancel", "302834", "--why", "Eelarve vähenes")
+    assert r.returncode == 0 and "Hanke olek: tühistatud" in r.stdout, r.stdout + r.stderr
+    r = run("--config", str(path), "cancel", "302834", "--why", "uuesti")  # idempotent: still cancelled, no error
+    assert r.returncode == 0
+    r = run("--config", str(path), "register", "302834", "--out", str(tmp_path / "reg"))
+    assert r.returncode == 0 and (tmp_path / "reg" / "kirjaregister-302834.csv").read_text("utf-8-sig").startswith("Viit;")
