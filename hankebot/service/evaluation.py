@@ -163,7 +163,7 @@ def decide_bid(ctx: Context, bid_id: int, accept: bool, reason: str, actor: str)
         _guard(ctx, p)
         _not_final(p)
         bid.decision = "accepted" if accept else "rejected"
-        bid.decision_reason, bid.decided_by, bid.decided_at = reason.strip(), actor, utcnow()
+        bid.decision_reason, bid.decided_by, bid.decided_at = reason.strip(), actor, ctx.now()
         repo.s.add(bid)
         repo.audit(actor, "bid_accepted" if accept else "bid_rejected", p.id, bid_id=bid.id, reason=reason.strip())
         if not bid.late:  # accepting an unverified bid lets it replace the earlier one (core.active_bid)

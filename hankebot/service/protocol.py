@@ -439,9 +439,9 @@ def write_protocol_pdf(data: ProtocolData, path: Path, chart_png: Path | None = 
         from reportlab.lib.utils import ImageReader
 
         iw, ih = ImageReader(str(chart_png)).getSize()
-        max_w, max_h = width, doc.height - 10 * mm
+        max_w, max_h = width, doc.height * 0.6  # flows after the first page's tables, no page of its own
         scale = min(max_w / iw, max_h / ih)
-        story += [PageBreak(), Image(str(chart_png), width=iw * scale, height=ih * scale)]
+        story += [Spacer(1, 4 * mm), Image(str(chart_png), width=iw * scale, height=ih * scale)]
 
     for part in data.parts:
         story.append(PageBreak())
