@@ -117,6 +117,10 @@ def cmd_check_config(args) -> int:
             print(f"  {'IMAP' if sec is s.mail.imap else 'SMTP'} login: OAuth2 ({sec.oauth.provider}) as {sec.username}")
         else:
             needed.add(sec.password_secret)
+    from hankebot.service.staff_chats import staff_chat_warnings
+
+    for w in staff_chat_warnings(cfg):
+        print("  " + w)
     missing = [n for n in needed if n and not cfg.secret(n)]
     if missing:
         print(f"  secrets not set (env HANKEBOT_<NAME> or {s.service.secrets_file}): {', '.join(sorted(missing))}")

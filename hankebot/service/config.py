@@ -168,6 +168,9 @@ class TelegramSettings(_Strict):
     base_url: str | None = None  # for a local Bot API (tests use a stand-in)
     base_file_url: str | None = None
     staff: list[StaffMember] = []
+    # a staff chat_id that is a group or channel (negative id) gets only "a bid arrived" before the opening,
+    # unless this is true (everyone in the group then reads who bid, their files and problems)
+    sealed_detail_in_groups: bool = False
 
 
 class AttachmentLimitSettings(_Strict):

@@ -8,6 +8,22 @@ from hankebot.storage.repository import Repository
 from hankebot.storage.tables import Notification
 
 CONSOLE_CHAT = 0
+#: notifications whose text is a bid's detail (who bid, with what files and problems): sealed until the opening
+SEALED_DETAIL_KINDS = frozenset({"new_bid", "late_bid", "unknown_sender", "not_invited_address"})
+GROUP_NOTICE = ("📥 Hankele saabus uus kiri. Üksikasjad on avamiseni nähtavad ainult isiklikus vestluses "
+                "(see vestlus on grupp).")
+
+
+def is_group_chat(chat: int) -> bool:
+    """Telegram groups, supergroups and channels have negative ids; users' private chats positive ones."""
+    return chat < 0
+
+
+def _sealed(ctx: Context, repo: Repository, procurement_id: int | None) -> bool:
+    from hankebot.core.sealing import is_sealed
+
+    p = repo.procurement_by_id(procurement_id) if procurement_id else None
+    return p is not None and is_sealed(ctx.now(), p.deadline, p.opening_delay_minutes)
 
 
 def staff_chats(ctx: Context) -> list[int]:
@@ -32,8 +48,12 @@ def enqueue(
         key = f"{event_key}@{chat}"
         if repo.notification_by_key(key) is not None:
             continue
-        row = Notification(dedupe_key=key, chat_id=chat, kind=kind, procurement_id=procurement_id, text=text,
-                           payload=payload or {}, quiet=quiet, state="pending")
+        body, extra = text, payload or {}
+        if (kind in SEALED_DETAIL_KINDS and is_group_chat(chat) and not ctx.settings.telegram.sealed_detail_in_groups
+                and _sealed(ctx, repo, procurement_id)):
+            body, extra = GROUP_NOTICE, {}  # every member of a group reads it: no sealed detail there
+        row = Notification(dedupe_key=key, chat_id=chat, kind=kind, procurement_id=procurement_id, text=body,
+                           payload=extra, quiet=quiet, state="pending")
         repo.s.add(row)
         rows.append(row)
     repo.s.flush()

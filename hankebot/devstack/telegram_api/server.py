@@ -563,6 +563,7 @@ class FakeTelegramAPI:
     def _handlers(self) -> dict[str, Callable[[dict[str, Any], dict[str, UploadedFile]], Awaitable[Any]]]:
         return {
             "getme": self._get_me,
+            "getchat": self._get_chat,
             "getupdates": self._get_updates,
             "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
@@ -687,6 +688,11 @@ class FakeTelegramAPI:
         return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
                 "supports_inline_queries": False, "can_connect_to_business": False,
                 "has_main_web_app": False}
+
+    async def _get_chat(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+        """As the real API (Bot API 7.3+): a ChatFullInfo, or 400 "Bad Request: chat not found"."""
+        chat = self._chat(params)
+        return {**copy.deepcopy(chat), "accent_color_id": 0, "max_reaction_count": 11}
 
     async def _get_updates(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
         if self.webhook_url:
