@@ -163,3 +163,27 @@ def test_the_database_refuses_a_second_active_bid(db_ctx):
         uow.repo.s.add(b)
         uow.commit()
     add_bid(db_ctx, "ilmar")
+
+
+def test_bids_from_unreadable_senders_never_supersede_each_other(tmp_path):
+    """Two people whose From: cannot be read (sender "") and an unmatched stranger: every bid stays its own."""
+    from hankebot.service.ingest import process_pending, store_raw
+    from test_faults_env import future_deadline
+
+    ctx = make_ctx(tmp_path, deadline=future_deadline())
+    forms = [("Lisa 2 pakkumuse vorm.docx", sf.make_offer_form("X OÜ", "12345678", [2], ["M"], "S", "R")),
+             ("Lisa 3 maksumuse vorm.xlsx", sf.make_cost_form(PriceBasis.LEGAL_WITH_VAT, Decimal("4800")))]
+    now = datetime.now(timezone.utc)
+    raws = []
+    for i, frm in enumerate(["Mari Maasikas <>", "=?utf-8?q?Jaan?= <not an address", "voor@stranger.example"]):
+        raw = sm.bid_message("placeholder@x.example", "P", subject=f"Pakkumus hange 302834 ({i})",
+                             message_id=f"<unreadable-{i}@test>", attachments=forms)
+        raws.append(raw.replace(b"placeholder@x.example", frm.encode()).replace(b'"P" <' + frm.encode() + b">",
+                                                                            b"From: " + frm.encode()))
+    for i, raw in enumerate(raws):
+        store_raw(ctx, "INBOX", 1, 100 + i, raw, now + timedelta(minutes=i))
+    process_pending(ctx)
+    bids = rows(ctx, Bid)
+    assert len(bids) == len(raws), [(m.state, m.kind, m.sender) for m in rows(ctx, InboundMessage)]
+    assert sorted(b.sender for b in bids)[:2] == ["", ""]  # two different people, both unreadable
+    assert all(b.status == "active" and b.bidder_id is None for b in bids)
