@@ -64,6 +64,7 @@ class CardData:
     criteria: list[CritView] = field(default_factory=list)
     files: int = 0
     signatures: list[str] = field(default_factory=list)  # core.signatures.describe() per signature
+    held: bool = False  # an unverified sender's newer bid, not in force unless the expert accepts it
 
     @property
     def gradable(self) -> bool:
@@ -104,7 +105,7 @@ def load_card(ctx, bid_id: int) -> CardData | None:
             blocking=bool(blocking_problems(bid)),
             signatures=[describe_signature(x) for x in (getattr(bid, "signatures", None) or [])],
             decision=bid.decision, decision_reason=bid.decision_reason, active=bid.status == "active",
-            files=len(bid.forms_found or []))
+            held=bid.status == "held", files=len(bid.forms_found or []))
         for c in ps.criteria_for(bid.part_no):
             if c.kind != "graded":
                 continue
@@ -124,7 +125,10 @@ def _head(d: CardData) -> list[str]:
     else:
         lines.append("Hind: avamata (hilinenud pakkumus)" if d.late else "Hind: puudub")
     lines.append(f"Saabus: {datetime_et(d.received_at)}" + (" ⏰ hilinenud" if d.late else ""))
-    if not d.active:
+    if d.held:
+        lines.append("⏸ Ei ole kehtiv: saatja ei ole tõendatud ja varasem pakkumus jääb kehtima, kui sa seda "
+                     f"ei aktsepteeri (/accept {d.bid_id} või /reject {d.bid_id}).")
+    elif not d.active:
         lines.append("Asendatud hilisema pakkumusega.")
     for sig in d.signatures:  # the verdict's own problem is left out of `problems`: this line says it
         lines.append(f"✍️ {esc(sig)}")
