@@ -168,3 +168,14 @@ def add_bid(
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+def with_text(ctx: Context, notes: list) -> list:
+    """Outbox rows with `text` filled as the worker would deliver them now (the outbox stores events;
+    their text is rendered at delivery). Rows already delivered keep the text they were sent with."""
+    from hankebot.bot.render import render
+
+    for n in notes:
+        if not n.text:
+            n.text = render(ctx, n)[0]
+    return notes

@@ -53,8 +53,13 @@ def _grade_all(ctx, bid_id: int, materials: int, methods: int) -> None:
 
 
 def _notes(ctx, kind: str):
+    from helpers import with_text
+
     with ctx.uow() as uow:
-        return uow.repo.notifications(kind=kind)
+        out = uow.repo.notifications(kind=kind)
+        for n in out:
+            uow.repo.s.expunge(n)
+    return with_text(ctx, out)
 
 
 def test_full_evaluation_on_real_database(tmp_path, db_url, clock):

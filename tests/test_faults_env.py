@@ -150,8 +150,13 @@ def outbound_rows(ctx: Context, kind: str | None = None) -> list[OutboundMessage
 
 
 def notification_rows(ctx: Context) -> list[Notification]:
+    from helpers import with_text
+
     with ctx.uow() as uow:
-        return list(uow.repo.s.exec(select(Notification).order_by(Notification.id)))
+        out = list(uow.repo.s.exec(select(Notification).order_by(Notification.id)))
+        for n in out:
+            uow.repo.s.expunge(n)
+    return with_text(ctx, out)
 
 
 def wait_for(pred: Callable[[], object], timeout: float, what: str, step: float = 0.2):

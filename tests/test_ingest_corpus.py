@@ -207,8 +207,10 @@ def _notes(ctx, m: InboundMessage) -> dict[str, Notification]:
     """Notifications of one inbound message, by kind."""
     from sqlmodel import col
 
-    return {n.kind: n for n in rows(ctx, Notification, col(Notification.dedupe_key).startswith(f"in:{m.id}:")
-                                    | col(Notification.dedupe_key).startswith(f"in:{m.id}@"))}
+    from helpers import with_text
+
+    return {n.kind: n for n in with_text(ctx, rows(ctx, Notification, col(Notification.dedupe_key).startswith(f"in:{m.id}:")
+                                                   | col(Notification.dedupe_key).startswith(f"in:{m.id}@")))}
 
 
 def _codes(problems: list[dict]) -> set[str]:

@@ -31,8 +31,13 @@ def _utc(dt: datetime) -> datetime:
 
 
 def _notes(ctx, kind: str) -> list[Notification]:
+    from helpers import with_text
+
     with ctx.uow() as uow:
-        return uow.repo.notifications(kind=kind)
+        out = uow.repo.notifications(kind=kind)
+        for n in out:
+            uow.repo.s.expunge(n)
+    return with_text(ctx, out)
 
 
 def _audit(ctx, action: str) -> list:

@@ -34,6 +34,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from hankebot.bot.console import ConsoleSender
+from hankebot.bot.render import render
 from hankebot.bot.texts import MAX_CAPTION, MAX_PARTS_AS_MESSAGES, clip, split_html, strip_html
 from hankebot.service.context import Context
 from hankebot.service.notify import CONSOLE_CHAT
@@ -239,14 +240,22 @@ async def drain_once(ctx: Context, sender: TelegramSender | None, console: Conso
         row = _claim(ctx, nid)
         if row is None:
             continue
+        try:  # the event becomes text now, with the procurement as it is now (sealed or not)
+            text, payload = render(ctx, row)
+        except Exception as e:  # an event this version cannot render: kept, marked, never a crash
+            log.exception("notification %s: cannot render %s", nid, (row.facts or {}).get("event"))
+            _finish(ctx, nid, state="failed", attempts=row.attempts + 1, last_error=f"render: {type(e).__name__}: {e}"[:2000])
+            continue
+        if not row.text:
+            _finish(ctx, nid, text=text)  # what is (being) sent: a resumed multi-part row sends the same text
         if chat == CONSOLE_CHAT or sender is None:
-            console.print_notification(row.kind, row.text, row.payload or {}, ctx.local(ctx.now()),
+            console.print_notification(row.kind, text, payload, ctx.local(ctx.now()),
                                        chat=None if chat == CONSOLE_CHAT else chat)
             _finish(ctx, nid, state="sent", sent_at=ctx.now(), attempts=row.attempts + 1, last_error=None)
             sent += 1
             continue
         assert sender is not None
-        steps = plan_steps(row.text, row.payload or {})
+        steps = plan_steps(text, payload)
         done = int((row.payload or {}).get("_done", 0))
         attempts = row.attempts + 1
         stop = False

@@ -4,17 +4,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from hankebot.core import lifecycle
-from hankebot.core.et_format import datetime_et
+from hankebot.core.events import DeadlineApproaching, DeadlineExtended, DeadlinePassed
 from hankebot.core.lifecycle import State
 from hankebot.service.context import Context
-from hankebot.service.notify import enqueue
+from hankebot.service.notify import publish
 from hankebot.storage.tables import utcnow
 
 
 def close_if_due(ctx: Context, proc_key: str) -> bool:
     """Close a procurement whose deadline has passed; notify staff with a summary. Idempotent."""
-    from hankebot.service.status import procurement_status
-
     with ctx.uow() as uow:
         repo = uow.repo
         p = repo.procurement(proc_key)
@@ -27,10 +25,9 @@ def close_if_due(ctx: Context, proc_key: str) -> bool:
         repo.s.add(p)
         repo.audit("system", "closed", p.id, deadline=p.deadline)
         uow.commit()
-    st = procurement_status(ctx, proc_key)
     with ctx.uow() as uow:
         p = uow.repo.procurement(proc_key)
-        enqueue(ctx, uow.repo, "deadline_passed", deadline_passed_text(st), f"closed:{p.key}:{p.deadline.isoformat()}", p.id)
+        publish(ctx, uow.repo, "deadline_passed", DeadlinePassed(procurement_id=p.id, proc_key=p.key), f"closed:{p.key}:{p.deadline.isoformat()}", p.id)
         from hankebot.service.decision import admissible_bids, ask_no_bids
 
         if not admissible_bids(uow.repo, p):
@@ -48,7 +45,7 @@ def warn_deadline(ctx: Context, proc_key: str, label: str) -> bool:
         return False
     with ctx.uow() as uow:
         p = uow.repo.procurement(proc_key)
-        rows = enqueue(ctx, uow.repo, "deadline_warning", deadline_warning_text(st, label),
+        rows = publish(ctx, uow.repo, "deadline_warning", DeadlineApproaching(procurement_id=p.id, proc_key=p.key, label=label),
                        f"warn:{p.key}:{p.deadline.isoformat()}:{label}", p.id)
         uow.commit()
     return bool(rows)
@@ -79,39 +76,9 @@ def extend_deadline(ctx: Context, proc_key: str, new_deadline: datetime, actor: 
         p.updated_at = utcnow()
         repo.s.add(p)
         repo.audit(actor, "deadline_extended", p.id, old=old, new=new_utc)
-        text = (f"⏰ Hanke {p.reference} tähtaeg pikendati: {datetime_et(ctx.local(old))} → "
-                f"<b>{datetime_et(ctx.local(new_utc))}</b> ({actor}). Uuenda ka config.toml.")
-        enqueue(ctx, repo, "deadline_extended", text, f"extended:{p.key}:{new_utc.isoformat()}", p.id)
+        publish(ctx, repo, "deadline_extended",
+                DeadlineExtended(procurement_id=p.id, reference=p.reference, old=old, new=new_utc, actor=actor),
+                f"extended:{p.key}:{new_utc.isoformat()}", p.id)
         uow.commit()
     ctx.emit("deadline_changed", proc_key=proc_key)
     return new_utc
-
-
-def _bot_texts():
-    try:
-        from hankebot.bot import texts
-        return texts
-    except ImportError:  # the bot package is optional for texts; plain fallbacks below
-        return None
-
-
-def deadline_passed_text(st) -> str:
-    t = _bot_texts()
-    if t is not None and hasattr(t, "deadline_passed_text"):
-        return t.deadline_passed_text(st)
-    bid = ", ".join(b.name for b in st.bidders if b.answer == "bid") or "–"
-    dec = ", ".join(b.name for b in st.bidders if b.answer == "declined") or "–"
-    sil = ", ".join(b.name for b in st.bidders if b.answer in ("silent", "question")) or "–"
-    miss = "; ".join(f"{b.name}: {', '.join(b.missing_forms)}" for b in st.bidders if b.missing_forms) or "–"
-    return (f"🔒 Hanke {st.reference} tähtaeg möödus ({datetime_et(st.deadline)}).\n"
-            f"Pakkumused: {st.bids} (hilinenud {st.late_bids})\nEsitasid: {bid}\nLoobusid: {dec}\n"
-            f"Vastamata: {sil}\nPuuduvad vormid: {miss}")
-
-
-def deadline_warning_text(st, label: str) -> str:
-    t = _bot_texts()
-    if t is not None and hasattr(t, "deadline_warning_text"):
-        return t.deadline_warning_text(st, label)
-    when = {"3wd": "3 tööpäeva", "1d": "1 päev", "2h": "2 tundi"}.get(label, label)
-    return (f"⏳ Hanke {st.reference} tähtajani ({datetime_et(st.deadline)}) on jäänud {when}. "
-            f"Pakkumusi: {st.bids}, loobunud: {st.declines}, vastamata: {len(st.silent)}.")

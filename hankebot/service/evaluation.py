@@ -27,7 +27,8 @@ from hankebot.core.sealing import is_sealed, opening_time
 from hankebot.service.config import ProcurementSettings
 from hankebot.service.active_bids import settle
 from hankebot.service.context import Context
-from hankebot.service.notify import enqueue
+from hankebot.core.events import ResultsReady
+from hankebot.service.notify import publish
 from hankebot.storage.tables import Grade, utcnow
 
 # problems that keep a bid out of the ranking until the expert accepts or rejects it
@@ -200,12 +201,12 @@ def refresh_state(ctx: Context, proc_key: str) -> bool:
         # one notice per evaluation: a re-evaluation after a regrade is announced again, a replay is not
         round_no = len(repo.audit_rows(p.id, "evaluated")) + 1
         repo.audit("system", "evaluated", p.id)
-        from hankebot.bot.texts import results_ready_text
-
-        winners = [(r.part_no, f"{r.ranked[0].bid.bidder_name} ({format_number(r.ranked[0].total, r.rules.rounding_places)} p)")
-                   for r in res if r.ranked]
-        text = results_ready_text(p.reference, p.title, sum(1 for r in res if r.ranked), len(res), winners)
-        enqueue(ctx, repo, "results_ready", text, f"results:{p.key}:{round_no}", p.id)
+        winners = tuple((r.part_no, r.ranked[0].bid.bidder_name, format_number(r.ranked[0].total, r.rules.rounding_places))
+                        for r in res if r.ranked)
+        publish(ctx, repo, "results_ready",
+                ResultsReady(procurement_id=p.id, reference=p.reference, title=p.title,
+                             parts_ranked=sum(1 for r in res if r.ranked), parts_total=len(res), winners=winners),
+                f"results:{p.key}:{round_no}", p.id)
         uow.commit()
     return True
 

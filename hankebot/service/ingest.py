@@ -10,19 +10,19 @@
    staff are told, and the rest go on."""
 from __future__ import annotations
 
-import html
 import logging
 import traceback
 from datetime import datetime
 
 from sqlmodel import select
 
+from hankebot.core import events as ev
 from hankebot.core.models import MessageKind
 from hankebot.core.signatures import describe as describe_signature
 from hankebot.service.active_bids import settle
 from hankebot.service.context import Context
 from hankebot.service.extract import Extraction, extract
-from hankebot.service.notify import enqueue
+from hankebot.service.notify import publish
 from hankebot.storage.tables import Bid, Bidder, InboundMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,7 @@ def _quarantine(ctx: Context, inbound_id: int, e: Exception) -> str:
         row.processed_at = utcnow()
         repo.s.add(row)
         repo.audit("system", "quarantined", row.procurement_id, inbound_id=row.id, error=err)
-        enqueue(ctx, repo, "quarantined",
-                f"⚠️ Kirja #{row.id} töötlemine ebaõnnestus ja see pandi karantiini: {html.escape(err[:300])}. "
-                f"Kiri on alles; vaata `hankebot inspect`.", f"quarantined:{row.id}")
+        publish(ctx, repo, "quarantined", ev.Quarantined(inbound_id=row.id, error=err[:300]), f"quarantined:{row.id}")
         uow.commit()
     return "quarantined"
 
@@ -185,12 +183,8 @@ def _key_of(repo, pid: int) -> str:
 
 
 def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidder) -> None:
-    from hankebot.bot import texts
-
     p = ex.parsed
     name = bidder.name if bidder else (p.from_name or p.from_addr or "tundmatu saatja")
-    ref = proc.reference if proc else None
-    received = ctx.local(row.received_at)
     key = f"in:{row.id}"
     pid = proc.id if proc else None
     if ex.kind == MessageKind.BID and proc is not None:
@@ -213,62 +207,65 @@ def _record(ctx: Context, repo, row: InboundMessage, ex: Extraction, proc, bidde
                 if winner == bid.id:
                     replaces = replaces or before is not None
                 elif bid.status == "held":
-                    not_in_force.append("Saatja ei ole tõendatud: see pakkumus ei asenda sama pakkuja varasemat "
-                                        "pakkumust, kui sa seda ei aktsepteeri.")
+                    not_in_force.append(("bid_held_unverified", "Saatja ei ole tõendatud: see pakkumus ei asenda sama pakkuja varasemat "
+                                        "pakkumust, kui sa seda ei aktsepteeri."))
                 else:
-                    not_in_force.append("Sama pakkuja hilisem pakkumus on juba kätte saadud: see varasem "
-                                        "pakkumus ei ole kehtiv.")
+                    not_in_force.append(("bid_not_in_force", "Sama pakkuja hilisem pakkumus on juba kätte saadud: see varasem "
+                                        "pakkumus ei ole kehtiv."))
         if ex.late:
-            text = texts.late_bid_text(ref, name, received, ctx.local(proc.deadline))
+            event: ev.Event = ev.BidLate(procurement_id=pid, inbound_id=row.id, bidder_name=name,
+                                         received_at=row.received_at, deadline=proc.deadline)
         else:
             shown_apart = ("missing_form", "late_bid", "signature_failed", "signature_indeterminate")
-            probs = [pr.message for pr in ex.all_problems() if pr.code not in shown_apart] + _unique_text(not_in_force)
-            text = texts.new_bid_text(ref, name, [pb.part_no for pb in ex.parts], received,
-                                      [f.title for f in ex.missing_forms], probs, replaces_earlier=replaces,
-                                      signatures=[describe_signature(s) for s in p.signatures])
-        enqueue(ctx, repo, "late_bid" if ex.late else "new_bid", text, key, pid)
+            probs = [_fact(pr) for pr in ex.all_problems() if pr.code not in shown_apart]
+            probs += [ev.ProblemFact(code, text) for code, text in dict.fromkeys(not_in_force)]
+            event = ev.BidReceived(procurement_id=pid, inbound_id=row.id, bidder_name=name,
+                                   parts=tuple(pb.part_no for pb in ex.parts), received_at=row.received_at,
+                                   missing_forms=tuple(f.title for f in ex.missing_forms), problems=tuple(probs),
+                                   replaces_earlier=replaces,
+                                   signatures=tuple(describe_signature(s) for s in p.signatures))
+        publish(ctx, repo, "late_bid" if ex.late else "new_bid", event, key, pid)
     elif ex.kind == MessageKind.DECLINE:
-        enqueue(ctx, repo, "decline", texts.decline_text(ref, name, received, _excerpt(ex, 300) or None), key, pid)
+        publish(ctx, repo, "decline", ev.Declined(procurement_id=pid, inbound_id=row.id, bidder_name=name,
+                                                  received_at=row.received_at, reason=_excerpt(ex, 300) or None), key, pid)
     elif ex.kind == MessageKind.QUESTION:
-        payload = {"question_inbound_id": row.id, **(texts.question_payload(pid, row.id) if pid else {})}
-        enqueue(ctx, repo, "question", texts.question_text(ref, name, received, p.subject, _excerpt(ex)), key, pid,
-                payload=payload)
+        publish(ctx, repo, "question", ev.QuestionAsked(procurement_id=pid, inbound_id=row.id, sender_name=name,
+                                                        received_at=row.received_at, subject=p.subject,
+                                                        excerpt=_excerpt(ex)),
+                key, pid, payload={"question_inbound_id": row.id})
     elif ex.kind == MessageKind.AUTO_REPLY:
-        enqueue(ctx, repo, "auto_reply", f"🤖 Automaatne vastus: {html.escape(name)} ({html.escape(p.subject[:100])})",
-                key, pid, quiet=True)
+        publish(ctx, repo, "auto_reply", ev.AutoReplied(procurement_id=pid, inbound_id=row.id, sender_name=name,
+                                                        subject=p.subject[:100]), key, pid, quiet=True)
     elif ex.kind == MessageKind.BOUNCE and proc is not None:
         b = p.bounce
-        rcpts = ", ".join(b.failed_recipients) if b and b.failed_recipients else "?"
         what = "kiri"
         if b and b.original_message_id:
             out = repo.outbound_by_message_id(b.original_message_id)
             if out is not None:
-                what = {"invitation": "kutse", "reminder": "meeldetuletus", "clarification": "selgitus",
-                        "receipt": "kinnitus"}.get(out.kind, out.kind)
-        enqueue(ctx, repo, "bounce", texts.bounce_text(ref or "?", rcpts, bidder.name if bidder else None,
-                                                       b.diagnostic if b else None, what), key, pid)
+                what = out.kind
+        publish(ctx, repo, "bounce", ev.Bounced(procurement_id=pid, inbound_id=row.id,
+                                                recipients=tuple(b.failed_recipients) if b and b.failed_recipients else (),
+                                                bidder_name=bidder.name if bidder else None,
+                                                reason=b.diagnostic if b else None, what=what), key, pid)
     elif ex.kind == MessageKind.BOUNCE:  # a delivery failure of mail that is not ours: not an event
-        enqueue(ctx, repo, "other", f"↩️ Tagastatud kiri (mitte hanke oma): {html.escape(p.subject[:120])}", key,
-                quiet=True)
+        publish(ctx, repo, "other", ev.ForeignBounce(inbound_id=row.id, subject=p.subject[:120]), key, quiet=True)
     else:  # not a procurement event: stored, listed on request (/other, status), never pushed
-        enqueue(ctx, repo, "other", f"✉️ Muu kiri ({html.escape(ref or '–')}): {html.escape(name)} – "
-                f"{html.escape(p.subject[:120])}", key, pid, quiet=True)
+        publish(ctx, repo, "other", ev.OtherMail(procurement_id=pid, inbound_id=row.id, sender_name=name,
+                                                 subject=p.subject[:120]), key, pid, quiet=True)
     if proc is None or ex.kind not in (MessageKind.BID, MessageKind.QUESTION, MessageKind.DECLINE):
         return  # "unknown sender" only for what looks like a bid, question or decline of a procurement
     if ex.bidder is not None and ex.bidder.how == "unknown":
-        enqueue(ctx, repo, "unknown_sender", texts.unknown_sender_text(ref, p.from_addr, p.subject, received,
-                                                                       _KIND_ET.get(ex.kind)), key + ":unknown", pid)
+        publish(ctx, repo, "unknown_sender", ev.UnknownSender(procurement_id=pid, inbound_id=row.id, sender=p.from_addr,
+                                                              subject=p.subject, received_at=row.received_at,
+                                                              looks_like=ex.kind.value), key + ":unknown", pid)
     elif ex.bidder is not None and ex.bidder.how == "domain" and ex.bidder.problem is not None:
-        enqueue(ctx, repo, "not_invited_address", texts.problems_text(ref or "?", name, [ex.bidder.problem.message]),
-                key + ":domain", pid)
+        publish(ctx, repo, "not_invited_address",
+                ev.NotInvitedAddress(procurement_id=pid, inbound_id=row.id, bidder_name=name,
+                                     problems=(_fact(ex.bidder.problem),)), key + ":domain", pid)
 
 
-_KIND_ET = {MessageKind.BID: "pakkumus", MessageKind.DECLINE: "loobumine", MessageKind.QUESTION: "küsimus",
-            MessageKind.OTHER: "muu kiri"}
-
-
-def _unique_text(lines: list[str]) -> list[str]:
-    return list(dict.fromkeys(lines))
+def _fact(pr) -> ev.ProblemFact:
+    return ev.ProblemFact(pr.code, pr.message, getattr(pr, "sealed_message", None), dict(getattr(pr, "data", None) or {}))
 
 
 def _unique(problems):

@@ -17,7 +17,8 @@ from hankebot.service.config import ConfigError, LoadedConfig, load_config
 from hankebot.service.context import Context
 from hankebot.service.ingest import process_pending, store_raw
 from hankebot.service.last_good import load_config_or_last_good, save_last_good, saved_at
-from hankebot.service.notify import enqueue
+from hankebot.core.events import ConfigRejected
+from hankebot.service.notify import publish
 from hankebot.service.scheduler import DeadlineScheduler
 from hankebot.service.sync import sync_config
 
@@ -102,9 +103,7 @@ class ConfigWatcher:
                 self.last_error = msg
                 log.error("config change rejected, keeping the last good config:\n%s", msg)
                 with self.ctx.uow() as uow:
-                    enqueue(self.ctx, uow.repo, "config_error",
-                            "⚠️ config.toml muudatus lükati tagasi; kehtib eelmine korrektne seadistus.\n"
-                            + _escape(msg[:3000]), f"config_error:{m}")
+                    publish(self.ctx, uow.repo, "config_error", ConfigRejected(error=msg), f"config_error:{m}")
                     uow.repo.audit("config", "config_rejected", None, error=msg[:4000])
                     uow.commit()
             return False
@@ -131,12 +130,6 @@ class ConfigWatcher:
                 self.check()
             except Exception:
                 log.exception("config watcher")
-
-
-def _escape(s: str) -> str:
-    import html
-
-    return html.escape(s)
 
 
 def owed_receipts(ctx: Context) -> list[tuple[int, list[str]]]:
@@ -252,9 +245,7 @@ def _report_started_on_last_good(ctx: Context, bad: ConfigError, copy: Path | No
     log.error("config file %s is invalid; serving on the last good config (%s, saved %s) until it is "
               "fixed:\n%s", bad.path, copy, when, msg)
     with ctx.uow() as uow:
-        enqueue(ctx, uow.repo, "config_error",
-                f"⚠️ config.toml on vigane: teenus käivitus viimase korrektse seadistusega ({when}).\n"
-                "Paranda fail; parandus võetakse kasutusele ilma taaskäivituseta.\n" + _escape(msg[:3000]),
+        publish(ctx, uow.repo, "config_error", ConfigRejected(error=msg, last_good_saved=str(when)),
                 f"config_error:start:{hashlib.sha256(msg.encode()).hexdigest()[:16]}")  # once per bad file
         uow.repo.audit("config", "config_rejected_at_start", None, error=msg[:4000], last_good=str(copy))
         uow.commit()

@@ -44,11 +44,12 @@ async def run_job(ctx: Context, job: PlannedJob) -> None:
 
             await send_reminders(ctx, proc_key, job.label)
         elif job.kind == "open_prices":
-            from hankebot.service.notify import enqueue
+            from hankebot.core.events import PricesOpened
+            from hankebot.service.notify import publish
 
             with ctx.uow() as uow:
                 p = uow.repo.procurement(proc_key)
-                enqueue(ctx, uow.repo, "opened", f"🔓 Hanke {p.reference} pakkumused on avatud: hinnad on nähtavad (/results).",
+                publish(ctx, uow.repo, "opened", PricesOpened(procurement_id=p.id, reference=p.reference),
                         f"opened:{p.key}:{p.deadline.isoformat()}", p.id)
                 uow.commit()
     except Exception:  # a failing job must not kill the scheduler; it is logged and retried on replan

@@ -208,7 +208,8 @@ class Notification(SQLModel, table=True):
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     kind: str = Field(max_length=32)
     procurement_id: Optional[int] = Field(default=None, foreign_key="procurement.id", index=True)
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    facts: dict = _json()  # the domain event: {"event": kind, ...facts} (core.events), rendered at delivery
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))  # the text as delivered ("" until then)
     payload: dict = _json()  # e.g. {"document": path, "buttons": [...]}
     quiet: bool = False  # listed on request, not pushed (auto-replies)
     state: str = Field(default="pending", max_length=16)  # pending | sent | failed | held
