@@ -72,7 +72,12 @@ def _bid_notes(tmp_path: Path, allow: bool) -> dict[int, str]:
     store_raw(ctx, "INBOX", 1, 1, raw, datetime.now(timezone.utc))
     process_pending(ctx)
     with ctx.uow() as uow:
-        return {n.chat_id: n.text for n in uow.repo.notifications(kind="new_bid")}
+        out = uow.repo.notifications(kind="new_bid")
+        for n in out:
+            uow.repo.s.expunge(n)
+    from helpers import with_text
+
+    return {n.chat_id: n.text for n in with_text(ctx, out)}
 
 
 def test_a_group_chat_gets_no_sealed_detail_before_the_opening(tmp_path):

@@ -24,7 +24,7 @@ from tests.helpers import TALLINN
 TABLES = {"procurement", "part", "bidder", "outbound_message", "inbound_message", "imap_checkpoint", "bid", "grade",
           "notification", "audit_log", "bot_state", "part_decision"}
 
-HEAD = "0006"  # the newest migration: bump with every new revision
+HEAD = "0007"  # the newest migration: bump with every new revision
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -317,3 +317,26 @@ def test_raw_store_repairs_a_truncated_file(tmp_path):
     (tmp_path / "raw" / rel).write_bytes(data[:10])  # e.g. a crash mid-write by an older version
     store.put(data)
     assert store.get(rel) == data
+
+
+def test_pending_notifications_keep_their_text_across_the_event_migration(engine, tmp_path):
+    """0007: a notification pending before the outbox stored events is delivered with the text it was made
+    with (a "rendered" event); rows made after it carry an event's facts and are rendered at delivery."""
+    from sqlalchemy import text as sql
+
+    from hankebot.bot.render import render
+    from hankebot.storage.tables import Notification
+
+    migrate(engine, "0006")
+    with engine.begin() as c:
+        c.execute(sql("INSERT INTO notification (dedupe_key, chat_id, kind, text, payload, quiet, state, attempts, "
+                      "created_at) VALUES ('in:1@5', 5, 'new_bid', '📥 <b>Uus pakkumus</b> vana tekst', '{}', "
+                      ":f, 'pending', 0, :now)"), {"f": False, "now": datetime.now(timezone.utc)})
+    migrate(engine)
+    with UnitOfWork(engine) as uow:
+        (n,) = list(uow.session.exec(__import__("sqlmodel").select(Notification)))
+        assert n.facts == {"event": "rendered", "text": "📥 <b>Uus pakkumus</b> vana tekst"}
+        assert render(None, n)[0] == "📥 <b>Uus pakkumus</b> vana tekst"  # no procurement look-up needed
+    downgrade(engine, "0006")
+    with engine.begin() as c:
+        assert c.execute(sql("SELECT text FROM notification")).scalar() == "📥 <b>Uus pakkumus</b> vana tekst"
