@@ -19,7 +19,6 @@ from hankebot.storage.tables import Notification, Procurement
 _WHAT_ET = {"invitation": "kutse", "reminder": "meeldetuletus", "clarification": "selgitus", "receipt": "kinnitus",
             "decision": "otsus", "cancellation": "tühistamise teade"}
 _KIND_ET = {"bid": "pakkumus", "decline": "loobumine", "question": "küsimus", "other": "muu kiri"}
-SEALED_PROBLEM = "Maksumuse vormis on viga; üksikasjad näeb pärast avamist."
 
 
 def sealed_now(ctx: Context, p: Procurement | None) -> bool:
@@ -27,10 +26,23 @@ def sealed_now(ctx: Context, p: Procurement | None) -> bool:
     return p is None or is_sealed(ctx.now(), p.deadline, p.opening_delay_minutes)
 
 
+# what a cost-form problem says while the bids are sealed: what is wrong, never the amount
+SEALED_PRICE_PROBLEMS = {
+    "implausible_price": "Maksumuse vormi hind ei ole oodatud vahemikus (null, negatiivne, alla alampiiri või üle "
+                         "ülempiiri). Üksikasjad näeb pärast avamist.",
+    "ambiguous_price": "Maksumuse vormis on täidetud mitu hinnalahtrit. Üksikasjad näeb pärast avamist.",
+    "price_needs_manual_entry": "Maksumuse vormi hinda ei saanud masinloetavalt lugeda; see tuleb pärast avamist "
+                                "käsitsi sisestada.",
+    "formula_not_evaluated": "Maksumuse vormi hind on arvutamata valem. Üksikasjad näeb pärast avamist.",
+}
+
+
 def problem_lines(problems, sealed: bool) -> list[str]:
+    """Problem texts: with their detail after the opening; while sealed, the `sealed_message` or, for a
+    cost-form price problem, what is wrong without the number."""
     if not sealed:
         return [p.message for p in problems]
-    return [p.sealed_message or p.message for p in problems]
+    return [p.sealed_message or SEALED_PRICE_PROBLEMS.get(p.code) or p.message for p in problems]
 
 
 def _local(ctx: Context, dt: datetime | None) -> datetime | None:
