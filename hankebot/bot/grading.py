@@ -120,16 +120,23 @@ def _load(ctx, bid_id: int) -> CardData | None:
     return load_card(ctx, bid_id)
 
 
-async def send_card(update: Update, tg: ContextTypes.DEFAULT_TYPE, bid_id: int, current: str | None = None) -> None:
-    """Send a bid's card as new message(s): long bidder texts first (split or a file), then the card."""
+async def _load_or_answer(update: Update, tg: ContextTypes.DEFAULT_TYPE, bid_id: int) -> CardData | None:
+    """The bid's card, or None after telling the expert why not (sealed, or no such bid)."""
     ctx = get_ctx(tg)
     try:
         d = _load(ctx, bid_id)
     except CardSealed:
         await reply(update, tg, sealed_reply(sealed_info_of_bid(ctx, bid_id)))
-        return
+        return None
     if d is None:
         await reply(update, tg, unknown_bid(bid_id))
+    return d
+
+
+async def send_card(update: Update, tg: ContextTypes.DEFAULT_TYPE, bid_id: int, current: str | None = None) -> None:
+    """Send a bid's card as new message(s): long bidder texts first (split or a file), then the card."""
+    d = await _load_or_answer(update, tg, bid_id)
+    if d is None:
         return
     ungraded = d.ungraded()
     if current is None and ungraded:
@@ -240,19 +247,13 @@ async def on_grade_callback(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
     """Callbacks gb:/gc:/g:/ga: of the card."""
     q = update.callback_query
     await q.answer()
-    ctx = get_ctx(tg)
     parts = (q.data or "").split(":")
     try:
         bid_id = int(parts[1])
     except (IndexError, ValueError):
         return
-    try:
-        d = _load(ctx, bid_id)
-    except CardSealed:
-        await reply(update, tg, sealed_reply(sealed_info_of_bid(ctx, bid_id)))
-        return
+    d = await _load_or_answer(update, tg, bid_id)
     if d is None:
-        await reply(update, tg, unknown_bid(bid_id))
         return
     if parts[0] == "gb":
         await send_card(update, tg, bid_id)

@@ -615,3 +615,7 @@ def _main(argv: list[str] | None, frontend=None) -> int:
         print(f"file not found: {e.filename}", file=sys.stderr)
         return EXIT_USAGE
 
+
+
+if __name__ == "__main__":  # the program composes the bot in hankebot.app; this module alone would start no bot
+    sys.exit("usage: python -m hankebot ... (or the hankebot command); hankebot.service.cli is not the entry point")
