@@ -3,7 +3,8 @@
 Five bids whose cost forms have price problems (over max_price, under min_price, both sheets filled, the
 price typed as text) arrive by Dovecot LMTP in the procurement mailbox, the IMAP listener stores and
 processes them, receipts go out through Postfix into the bidders' own mailboxes. While sealed every
-notification as the outbox worker renders and prints it, the bot's replies (stand-in Bot API) to /status,
+notification as the outbox worker renders it (printed in console mode, and delivered through the Bot API
+stand-in), the bot's replies (stand-in Bot API) to /status,
 /bids, /missing, /bid N, /results, all console output, every log record at DEBUG and every receipt are
 searched for the amounts in every spelling. Then the clock passes the opening and the detail is shown."""
 from __future__ import annotations
@@ -17,9 +18,10 @@ from email import policy
 
 import pytest
 from sqlmodel import select
+from telegram import Bot
 
 from hankebot.bot.app import build_application, start_application, stop_application
-from hankebot.bot.outbox_worker import drain_once
+from hankebot.bot.outbox_worker import TelegramSender, drain_once
 from hankebot.bot.render import render_event
 from hankebot.core import events as ev
 from hankebot.core.models import PriceBasis
@@ -121,6 +123,16 @@ async def test_no_amount_anywhere_while_sealed_and_the_detail_after_the_opening(
 
     async with FakeTelegramAPI() as api:
         api.add_chat(CHAT, first_name="Taimi")
+        # the same events delivered once more, now through the Bot API: rendered afresh by the worker
+        with ctx.uow() as uow:
+            for n in uow.session.exec(select(Notification)).all():
+                n.state, n.text, n.sent_at = "pending", "", None
+                uow.session.add(n)
+            uow.commit()
+        async with Bot(api.token, base_url=api.base_url, base_file_url=api.base_file_url) as bot:
+            assert await drain_once(ctx, TelegramSender(bot), limit=200) == len(texts)
+        transcript = [m.get("text", "") for m in api.sent_messages(CHAT)]
+        assert sum("Maksumuse vormi" in t for t in transcript) >= 4, transcript
         app = build_application(ctx, api.token, api.base_url, api.base_file_url)
         await start_application(app, poll_timeout=1)
         try:
@@ -141,7 +153,7 @@ async def test_no_amount_anywhere_while_sealed_and_the_detail_after_the_opening(
 
             console = capsys.readouterr()
             logs = [r.getMessage() + (r.exc_text or "") for r in caplog.records]
-            surfaces = {"notification": texts, "bot reply": replies, "bot file": files, "receipt": receipt_texts,
+            surfaces = {"notification": texts, "telegram notification": transcript, "bot reply": replies, "bot file": files, "receipt": receipt_texts,
                         "console": [console.out, console.err], "log": logs}
             found = {k: [x for v in vs for x in leaks(v)] for k, vs in surfaces.items()}
             assert all(not v for v in found.values()), found
@@ -161,6 +173,6 @@ async def test_no_amount_anywhere_while_sealed_and_the_detail_after_the_opening(
         finally:
             await stop_application(app)
     assert re.search(r"876[.,]54", card), card
-    print(f"\nsurvived: {len(texts)} notifications, {len(replies)} bot replies, {len(files)} files, "
+    print(f"\nsurvived: {len(texts)} notifications (console and Bot API), {len(replies)} bot replies, {len(files)} files, "
           f"{len(receipt_texts)} receipts, console, {len(logs)} log records: 0 amounts while sealed; "
           f"after the opening {sum(bool(leaks(t)) for t in opened)} re-rendered notifications + the card show them")
