@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from helpers import PROC_KEY, TALLINN, make_config
+from helpers import PROC_KEY, TALLINN, make_config, with_text
 from hankebot.service.config import load_config
 from hankebot.service.context import open_context
 from hankebot.service.runner import ConfigWatcher
@@ -31,7 +31,7 @@ def test_invalid_edit_keeps_last_good_config_and_tells_staff(tmp_path):
     assert ctx.cfg is good  # the last good config stays in force
     assert "weights add up to 105" in watcher.last_error and str(path) in watcher.last_error
     with ctx.uow() as uow:
-        notes = uow.repo.notifications(kind="config_error")
+        notes = with_text(ctx, uow.repo.notifications(kind="config_error"))
         audit = uow.repo.audit_rows(action="config_rejected")
     assert len(notes) == 1 and "kehtib eelmine korrektne seadistus" in notes[0].text
     assert "criteria" in notes[0].text  # names the field
