@@ -29,7 +29,7 @@ from hankebot.service.outbound import (
     send_reminders,
 )
 from hankebot.storage.tables import InboundMessage, OutboundMessage
-from tests.helpers import TALLINN, Clock, add_bid, get_state, make_config
+from tests.helpers import TALLINN, Clock, add_bid, get_state, make_config, with_text
 
 pytestmark = [pytest.mark.mailserver, pytest.mark.timeout(120)]
 
@@ -320,7 +320,7 @@ async def test_server_unavailable_stops_the_batch_and_notifies_once(env: Env):
     assert "421" in rows[0].last_error
     assert get_state(env.ctx) == "invited"
     with env.ctx.uow() as uow:
-        notes = uow.repo.notifications(kind="outbound_stopped")
+        notes = with_text(env.ctx, uow.repo.notifications(kind="outbound_stopped"))
         assert len(notes) == 1 and "Saatmine peatati" in notes[0].text
         assert len(uow.repo.audit_rows(action="outbound_stopped")) == 1
     # the server is back: the next service start (resume) sends them all
@@ -341,7 +341,7 @@ async def test_permanent_refusal_is_recorded_with_the_server_text(mail, user_poo
     row = next(r for r in env.rows() if r.recipient == "pakkumised@elsewhere.example")
     assert row.state == "failed" and row.attempts == 1 and "Relay access denied" in row.last_error
     with env.ctx.uow() as uow:
-        notes = uow.repo.notifications(kind="outbound_failed")
+        notes = with_text(env.ctx, uow.repo.notifications(kind="outbound_failed"))
         assert len(notes) == 1 and "pakkumised@elsewhere.example" in notes[0].text
         audits = uow.repo.audit_rows(action="outbound_failed")
         assert len(audits) == 1 and audits[0].details["recipient"] == "pakkumised@elsewhere.example"

@@ -21,7 +21,7 @@ from hankebot.service.config import load_config
 from hankebot.service.context import open_context
 from hankebot.service.runner import make_listener
 from hankebot.storage.tables import AuditLog, InboundMessage, Notification
-from helpers import REPO
+from helpers import REPO, with_text
 
 pytestmark = pytest.mark.mailserver
 
@@ -89,7 +89,7 @@ def test_a_failing_message_is_quarantined_and_never_blocks_the_others(tmp_path, 
         return [n for n in rows(ctx, Notification) if n.kind == "quarantined"]
 
     staff = {n.chat_id for n in rows(ctx, Notification)}
-    notes = told()
+    notes = with_text(ctx, told())
     assert len(notes) == len(staff) >= 1  # once, to each staff chat
     assert all(f"#{bad.id}" in n.text and "row refused by the database" in n.text for n in notes)
     assert len(rows(ctx, AuditLog, AuditLog.action == "quarantined")) == 1

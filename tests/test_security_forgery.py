@@ -16,6 +16,7 @@ from hankebot.mailer.imap_listener import connect
 from hankebot.service.ingest import process_pending
 from hankebot.service.outbound import OutboundOptions, send_receipt
 from hankebot.service.runner import make_listener
+from helpers import with_text
 from hankebot.storage.tables import AuditLog, Bid, InboundMessage
 from inbound_worker import rows, wait_until
 from test_outbound import FAST, Env, user_pool  # noqa: F401 (fixture)
@@ -114,7 +115,7 @@ async def test_forged_bids_do_not_replace_the_genuine_bid_and_get_no_receipt(mai
     refused = [a for a in rows(env.ctx, AuditLog) if a.action == "receipt_refused"]
     assert len(refused) == 20 and all("tõendatud" in a.details["reason"] for a in refused)
     with env.ctx.uow() as uow:
-        notes = [n.text for n in uow.repo.notifications(kind="new_bid")]
+        notes = [n.text for n in with_text(env.ctx, uow.repo.notifications(kind="new_bid"))]
     assert sum("Saatja ei ole tõendatud" in t for t in notes) == 20
     print(f"\nsurvived: 20 forged bids (dmarc=fail at {MX}, forged pass lower down): active bid still the genuine "
           f"4 800 €, 20 held as unverified, 1 receipt (the genuine one), 20 refusals audited")
