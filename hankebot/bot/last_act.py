@@ -49,10 +49,9 @@ async def cmd_decide(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | N
                 keyboard([[("Kinnita otsus ja saada kirjad", cb("dc", pid)), ("Loobu", "x")]]))
 
 
-async def on_decide_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
-    from hankebot.service.decision import decide_part
-    from hankebot.service.outbound_decision import send_decision_letters
-
+async def _confirmation(update: Update, tg: ContextTypes.DEFAULT_TYPE, slot: str, command: str):
+    """A confirm button "<code>:<pid>": drops the keyboard and returns (ctx, key, what was prepared in
+    user_data[slot]), or None after saying the confirmation is stale (another procurement, or none prepared)."""
     q = update.callback_query
     await q.answer()
     await _drop_keyboard(update)
@@ -60,12 +59,23 @@ async def on_decide_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
     try:
         pid = int((q.data or "").split(":")[1])
     except (IndexError, ValueError):
-        return
+        return None
     key = proc_key_of(ctx, pid)
-    choice = tg.user_data.pop("decide_choice", None) or {}
-    if key is None or choice.get("pid") != pid:
-        await reply(update, tg, "See kinnitus on aegunud: alusta uuesti /decide.")
+    prepared = tg.user_data.pop(slot, None) or {}
+    if key is None or prepared.get("pid") != pid:
+        await reply(update, tg, f"See kinnitus on aegunud: alusta uuesti {command}.")
+        return None
+    return ctx, key, prepared
+
+
+async def on_decide_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    from hankebot.service.decision import decide_part
+    from hankebot.service.outbound_decision import send_decision_letters
+
+    confirmed = await _confirmation(update, tg, "decide_choice", "/decide")
+    if confirmed is None:
         return
+    ctx, key, choice = confirmed
     try:
         await call_service(decide_part, ctx, key, None, choice.get("bid"), choice.get("why"), actor=actor(update))
     except Exception as e:
@@ -115,19 +125,10 @@ async def _cancel(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, why: 
 
 
 async def on_cancel_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
-    q = update.callback_query
-    await q.answer()
-    await _drop_keyboard(update)
-    ctx = get_ctx(tg)
-    try:
-        pid = int((q.data or "").split(":")[1])
-    except (IndexError, ValueError):
+    confirmed = await _confirmation(update, tg, "cancel_reason", "/cancel")
+    if confirmed is None:
         return
-    key = proc_key_of(ctx, pid)
-    pending = tg.user_data.pop("cancel_reason", None) or {}
-    if key is None or pending.get("pid") != pid:
-        await reply(update, tg, "See kinnitus on aegunud: alusta uuesti /cancel.")
-        return
+    _ctx, key, pending = confirmed
     await _cancel(update, tg, key, pending["why"])
 
 
