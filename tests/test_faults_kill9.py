@@ -94,8 +94,11 @@ async def test_service_killed_9_repeatedly_loses_and_duplicates_nothing(mail, tm
                 all_receipts = outbound_rows(ctx, "receipt")
                 receipts = [r for r in all_receipts if r.state in ("pending", "sending")]
                 # a receipt row is queued just after its message is processed: wait for one per message too
+                own_copies = [r for r in inbound_rows(ctx) if r.state == "own_copy"]
+                # and the mailbox's copy of each sent message is read back (the listener fetches them after sending)
                 if (len(rows) == n_sent and all(r.state != "stored" for r in rows) and not receipts
                         and len(all_receipts) >= n_sent
+                        and len(own_copies) >= 3 + sum(r.state == "sent" for r in all_receipts)
                         and all(x.state in ("sent", "held", "failed") or x.quiet for x in notes)):
                     break
                 await asyncio.sleep(0.5)
