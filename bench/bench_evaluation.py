@@ -67,7 +67,7 @@ def _timed(fn, *args, **kw) -> tuple[float, object]:
 
 
 def seven_parts(base: Path, bidders: int = 25) -> dict:
-    from hankebot.service import evaluation
+    from hankebot.service import evaluation, report
     from hankebot.service.protocol import write_protocol_pdf, write_protocol_xlsx
     from hankebot.service.chart import totals_bar_chart
 
@@ -79,14 +79,14 @@ def seven_parts(base: Path, bidders: int = 25) -> dict:
         out["results_cold_s"], res = _timed(evaluation.results, ctx, "302834")
         out["results_warm_s"], res = _timed(evaluation.results, ctx, "302834")
         out["ranked"] = sum(len(r.ranked) for r in res)
-        out["report_cold_s"], files = _timed(evaluation.write_report, ctx, "302834", base / "protocol1")
-        out["report_warm_s"], files = _timed(evaluation.write_report, ctx, "302834", base / "protocol2")
+        out["report_cold_s"], files = _timed(report.write_report, ctx, "302834", base / "protocol1")
+        out["report_warm_s"], files = _timed(report.write_report, ctx, "302834", base / "protocol2")
         out["files_kb"] = {p.suffix.lstrip("."): round(p.stat().st_size / 1024) for p in (files.xlsx, files.pdf, files.chart_png)}
-        data = evaluation.protocol_data(ctx, "302834")
+        data = report.protocol_data(ctx, "302834")
         d = base / "protocol3"
         d.mkdir()
         out["warm_parts_s"] = {
-            "protocol_data (results + graders)": _timed(evaluation.protocol_data, ctx, "302834")[0],
+            "protocol_data (results + graders)": _timed(report.protocol_data, ctx, "302834")[0],
             "chart png": _timed(totals_bar_chart, data.parts, d / "chart.png")[0],
             "xlsx": _timed(write_protocol_xlsx, data, d / "p.xlsx")[0],
             "pdf (with chart)": _timed(write_protocol_pdf, data, d / "p.pdf", d / "chart.png")[0],

@@ -16,7 +16,8 @@ import docx
 import pytest
 
 from hankebot.service.decision import DecisionError, cancel_procurement, decide_part, preview_decision
-from hankebot.service.evaluation import decide_bid, grade_bid, results
+from hankebot.service.decision import decide_bid
+from hankebot.service.evaluation import grade_bid, results
 from hankebot.service.outbound import OutboundOptions, resume_unsent, send_invitations
 from hankebot.service.outbound_decision import send_cancellation_letters, send_decision_letters
 from hankebot.storage.tables import Bid
@@ -281,7 +282,7 @@ async def test_protocol_has_what_the_agency_signs(env: Env, tmp_path: Path):
     from openpyxl import load_workbook
     from pypdf import PdfReader
 
-    from hankebot.service.evaluation import write_report
+    from hankebot.service.report import write_report
     from hankebot.storage.tables import InboundMessage
 
     await _invite(env)

@@ -10,7 +10,9 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from hankebot.service.evaluation import Sealed, decide_bid, grade_bid, refresh_state, results, undecided, write_report
+from hankebot.service.decision import decide_bid
+from hankebot.service.evaluation import Sealed, grade_bid, refresh_state, results, undecided
+from hankebot.service.report import write_report
 from tests.helpers import PROC_KEY, TALLINN, Clock, add_bid, get_state, make_ctx, set_state
 
 DEADLINE = datetime(2026, 1, 19, 15, 0, tzinfo=TALLINN)

@@ -16,7 +16,7 @@ from hankebot.devstack import sample_forms as sf
 from hankebot.devstack import sample_mail as sm
 from hankebot.service.config import load_config
 from hankebot.service.context import open_context
-from hankebot.service.evaluation import write_report
+from hankebot.service.report import write_report
 from hankebot.service.ingest import process_pending, store_raw
 from hankebot.storage.tables import AuditLog, Bid, InboundMessage
 from helpers import REPO, make_config, set_state

@@ -121,7 +121,7 @@ async def test_forged_bids_do_not_replace_the_genuine_bid_and_get_no_receipt(mai
           f"4 800 €, 20 held as unverified, 1 receipt (the genuine one), 20 refusals audited")
 
     # the expert accepts the last forged one (existing accept flow): then it is the bid in force
-    from hankebot.service.evaluation import decide_bid
+    from hankebot.service.decision import decide_bid
 
     from datetime import datetime
 

@@ -14,13 +14,13 @@ import re
 from datetime import datetime, timezone
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from hankebot.bot.common import (
     actor,
     call_service,
     cb,
+    drop_keyboard,
     get_ctx,
     keyboard,
     resolve_procurement,
@@ -34,16 +34,6 @@ from hankebot.core.et_format import datetime_et
 from hankebot.service.status import procurement_status
 
 _DATE = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(?:kell\s+)?(\d{1,2})[.:](\d{2}))?\s*$")
-
-
-async def _drop_keyboard(update: Update) -> None:
-    """Remove the buttons of the pressed message, so a confirmation cannot be pressed twice."""
-    q = update.callback_query
-    if q is not None and q.message is not None:
-        try:
-            await q.edit_message_reply_markup(None)
-        except TelegramError:
-            pass
 
 
 def _outbound_opts(update: Update, tg: ContextTypes.DEFAULT_TYPE):
@@ -98,7 +88,7 @@ async def cmd_remind(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str | N
 async def on_remind_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     q = update.callback_query
     await q.answer()
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     ctx = get_ctx(tg)
     key = proc_key_of(ctx, int((q.data or "rm:0").split(":")[1] or 0))
     if key is None:
@@ -191,7 +181,7 @@ async def on_clarify_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: 
 async def on_clarify_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     q = update.callback_query
     await q.answer()
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     ctx = get_ctx(tg)
     pid = int((q.data or "cs:0").split(":")[1] or 0)
     pending = tg.user_data.get("clarify")
@@ -275,7 +265,7 @@ async def on_extend_text(update: Update, tg: ContextTypes.DEFAULT_TYPE, state: d
 async def on_extend_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     q = update.callback_query
     await q.answer()
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     ctx = get_ctx(tg)
     try:
         _, pid, epoch = (q.data or "").split(":")
@@ -299,6 +289,6 @@ async def on_extend_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
 async def on_cancel_button(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     q = update.callback_query
     await q.answer("Katkestatud")
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     tg.user_data.pop("clarify", None)
     tg.user_data.pop("awaiting", None)

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from hankebot.bot.gate import actor_of, staff_member
@@ -129,3 +130,19 @@ async def pick_procurement(update: Update, tg: ContextTypes.DEFAULT_TYPE, cmd: s
             rows.append([(f"Hange {k}", cb("p", cmd, pid))])
     await reply(update, tg, "Millise hanke kohta?", keyboard(rows))
     return None, args
+
+
+async def abort_step(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stop (and /cancel alone): drop the step in progress (a typed justification, a clarification)."""
+    had = tg.user_data.pop("awaiting", None) or tg.user_data.pop("clarify", None)
+    await reply(update, tg, "Katkestatud." if had else "Pooleli tegevust polnud.")
+
+
+async def drop_keyboard(update: Update) -> None:
+    """Remove the buttons of the pressed message, so a confirmation cannot be pressed twice."""
+    q = update.callback_query
+    if q is not None and q.message is not None:
+        try:
+            await q.edit_message_reply_markup(None)
+        except TelegramError:
+            pass

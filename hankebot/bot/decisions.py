@@ -1,12 +1,12 @@
 """Decisions on problem bids (after the opening only): "/accept <bid> <reason>", or a keyboard of undecided
 problem bids ("da:<bid>", "dr:<bid>", also on the bid card) then the reason as text ->
-service.evaluation.decide_bid. An accepted bid's card follows, ready for grading."""
+service.decision.decide_bid. An accepted bid's card follows, ready for grading."""
 from __future__ import annotations
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from hankebot.bot.common import call_service, cb, get_ctx, grader_name, keyboard, pick_procurement, reply, sealed_info
+from hankebot.bot.common import call_service, cb, drop_keyboard, get_ctx, grader_name, keyboard, pick_procurement, reply, sealed_info
 from hankebot.bot.grading import sealed_reply as _sealed_reply, send_card, unknown_bid
 from hankebot.bot.persistence import save_now
 from hankebot.bot.errors import et_error
@@ -88,14 +88,14 @@ async def _ask_reason(update: Update, tg: ContextTypes.DEFAULT_TYPE, bid_id: int
 
 async def _decide(update: Update, tg: ContextTypes.DEFAULT_TYPE, bid_id: int, accept: bool, reason: str) -> None:
     ctx = get_ctx(tg)
-    from hankebot.service import evaluation
+    from hankebot.service import decision, evaluation
 
     info = _bid_info(ctx, bid_id)
     if info is None:
         await reply(update, tg, unknown_bid(bid_id))
         return
     try:
-        await call_service(evaluation.decide_bid, ctx, bid_id, accept, reason, grader_name(ctx, update))
+        await call_service(decision.decide_bid, ctx, bid_id, accept, reason, grader_name(ctx, update))
     except evaluation.Sealed as e:
         await reply(update, tg, _sealed_reply(e.opens_at))
         return
@@ -133,9 +133,7 @@ async def on_decide_callback(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> N
     kind, _, rest = (q.data or "").partition(":")
     if not rest.isdigit():
         return
-    from hankebot.bot.actions import _drop_keyboard
-
-    await _drop_keyboard(update)  # the choice is made: its buttons go
+    await drop_keyboard(update)  # the choice is made: its buttons go
     await _ask_reason(update, tg, int(rest), kind == "da")
 
 

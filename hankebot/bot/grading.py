@@ -17,6 +17,7 @@ from telegram import InputFile, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
+from hankebot.bot.bid_list import do_bids
 from hankebot.bot.card import CardData, CardSealed, card_text, load_card, texts_block
 from hankebot.bot.common import (
     MAX_CALLBACK,
@@ -25,20 +26,20 @@ from hankebot.bot.common import (
     get_ctx,
     grader_name,
     keyboard,
+    pick_procurement,
     reply,
     resolve_procurement,
     sealed_info,
 )
 from hankebot.bot.persistence import save_now
 from hankebot.bot.errors import et_error
-from hankebot.bot.texts import MAX_CAPTION, clip, esc
+from hankebot.bot.texts import MAX_BUTTON, MAX_CAPTION, clip, esc
 from hankebot.core.et_format import datetime_et
 from hankebot.core.lifecycle import LifecycleError
 from hankebot.core.scoring import format_number
 
 log = logging.getLogger(__name__)
 
-MAX_BUTTON = 38  # characters a button label shows whole on a phone
 MAX_UPLOAD = 50 * 1024 * 1024
 INLINE_TEXTS = 2600  # bidder texts longer than this go before the card (split or as a file)
 
@@ -235,9 +236,6 @@ async def cmd_bid(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     if args:
         await open_bid_arg(update, tg, args[-1])
         return
-    from hankebot.bot.handlers import do_bids
-    from hankebot.bot.common import pick_procurement
-
     key, _ = await pick_procurement(update, tg, "bids", [])
     if key is not None:
         await do_bids(update, tg, key, [])

@@ -12,9 +12,10 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 import difflib
 
 from hankebot.bot import actions, decisions, grading, last_act
-from hankebot.bot.common import actor, call_service, cb, get_ctx, keyboard, pick_procurement, reply, sealed_info
+from hankebot.bot.bid_list import do_bids
+from hankebot.bot.common import abort_step, actor, call_service, cb, drop_keyboard, get_ctx, keyboard, pick_procurement, reply, sealed_info
 from hankebot.bot.outbox_worker import release_held
-from hankebot.bot.replies import HELP, BidLine, bids_text, missing_text, results_text, status_text
+from hankebot.bot.replies import HELP, missing_text, results_text, status_text
 from hankebot.bot.texts import clip, esc
 from hankebot.core.et_format import datetime_et
 from hankebot.service.status import procurement_status
@@ -24,11 +25,6 @@ log = logging.getLogger(__name__)
 
 async def cmd_help(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(update, tg, HELP)
-
-
-async def cmd_cancel(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
-    had = tg.user_data.pop("awaiting", None) or tg.user_data.pop("clarify", None)
-    await reply(update, tg, "Katkestatud." if had else "Pooleli tegevust polnud.")
 
 
 def _with_proc(cmd: str, fn):
@@ -54,39 +50,6 @@ def unknown_procurement(ctx, arg: str) -> str:
 async def do_status(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
     st = procurement_status(get_ctx(tg), key)
     await reply(update, tg, status_text(st))
-
-
-async def do_bids(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
-    ctx = get_ctx(tg)
-    sealed, opens = sealed_info(ctx, key)
-    titles = {f.key: f.title for f in ctx.proc_settings(key).forms}
-    with ctx.uow() as uow:
-        p = uow.repo.procurement(key)
-        names = {b.id: b.name for b in uow.repo.bidders(p.id, active_only=False)}
-        lines = []
-        for b in uow.repo.bids(p.id):
-            lines.append(BidLine(
-                bid_id=b.id, part_no=b.part_no, bidder_name=names.get(b.bidder_id, b.sender),
-                received_at=ctx.local(b.received_at), late=b.late,
-                # sealed: the price never leaves this function
-                price=None if sealed or b.late else b.price, price_basis=None if sealed else b.price_basis,
-                missing_forms=[titles.get(k, k) for k in b.missing_forms],
-                # the missing forms are listed once, by title; their problem rows would repeat them
-                problems=[] if sealed else [pr.get("message", "") for pr in (b.problems or [])
-                                            if not (b.missing_forms and pr.get("code") == "missing_form")],
-                decision=b.decision))
-    markup = None
-    if not sealed and lines:
-        markup = keyboard([[(_bid_label(x), cb("gb", x.bid_id))] for x in lines])
-    text = bids_text(p.reference, lines, sealed, opens)
-    if markup is not None:
-        text += "\n\nPakkumuse kaardi (tekstid, failid, hindamine) avamiseks vajuta nupule või /bid &lt;number&gt;."
-    await reply(update, tg, text, markup)
-
-
-def _bid_label(x: BidLine) -> str:
-    full = f"#{x.bid_id} {x.bidder_name} (osa {x.part_no})"
-    return full if len(full) <= grading.MAX_BUTTON else f"Pakkumus #{x.bid_id} (osa {x.part_no})"
 
 
 async def do_missing(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, args: list[str]) -> None:
@@ -167,11 +130,11 @@ async def do_protocol(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, a
     if sealed:
         await reply(update, tg, f"🔒 Pakkumused on suletud kuni {datetime_et(opens)}; protokolli veel pole.")
         return
-    from hankebot.service import evaluation
+    from hankebot.service import evaluation, report
 
     await tg.bot.send_chat_action(update.effective_chat.id, "upload_document")
     try:
-        files = await call_service(evaluation.write_report, ctx, key, actor=actor(update))
+        files = await call_service(report.write_report, ctx, key, actor=actor(update))
     except evaluation.Sealed as e:
         await reply(update, tg, f"🔒 Pakkumused on suletud kuni {datetime_et(e.opens_at)}.")
         return
@@ -204,7 +167,7 @@ async def cmd_held(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_held_resend(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     q = update.callback_query
     await q.answer()
-    await actions._drop_keyboard(update)  # noqa: SLF001
+    await drop_keyboard(update)
     n = release_held(get_ctx(tg))
     await reply(update, tg, f"Uuesti saatmiseks järjekorras: {n} teadet.")
 
@@ -290,7 +253,7 @@ def register(app: Application) -> None:
     """Add every staff handler (the gate is installed separately, in group -1)."""
     app.add_handler(CommandHandler(["help", "start"], cmd_help))
     app.add_handler(CommandHandler("cancel", last_act.cmd_cancel_or_stop))  # with arguments: the procurement
-    app.add_handler(CommandHandler("stop", cmd_cancel))
+    app.add_handler(CommandHandler("stop", abort_step))
     app.add_handler(CommandHandler("other", cmd_other))
     for name, fn in COMMANDS.items():
         if name in ("grade", "remind", "clarify", "extend", "decide"):

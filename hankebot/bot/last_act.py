@@ -12,8 +12,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from hankebot.bot.actions import _drop_keyboard
-from hankebot.bot.common import actor, call_service, cb, get_ctx, keyboard, proc_id, proc_key_of, reply, resolve_procurement
+from hankebot.bot.common import abort_step, actor, call_service, cb, drop_keyboard, get_ctx, keyboard, proc_id, proc_key_of, reply, resolve_procurement
 from hankebot.bot.errors import et_error
 from hankebot.bot.texts import esc
 
@@ -54,7 +53,7 @@ async def _confirmation(update: Update, tg: ContextTypes.DEFAULT_TYPE, slot: str
     user_data[slot]), or None after saying the confirmation is stale (another procurement, or none prepared)."""
     q = update.callback_query
     await q.answer()
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     ctx = get_ctx(tg)
     try:
         pid = int((q.data or "").split(":")[1])
@@ -87,10 +86,8 @@ async def on_decide_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
 
 async def cmd_cancel_or_stop(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     """/cancel with a procurement and a reason: cancel the procurement (after a button). Alone: abort the step."""
-    from hankebot.bot.handlers import cmd_cancel
-
     if not tg.args:
-        await cmd_cancel(update, tg)
+        await abort_step(update, tg)
         return
     ctx = get_ctx(tg)
     key, args = await resolve_procurement(update, tg, "cancel", None, list(tg.args))
@@ -138,7 +135,7 @@ async def on_no_bids_button(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
 
     q = update.callback_query
     await q.answer()
-    await _drop_keyboard(update)
+    await drop_keyboard(update)
     ctx = get_ctx(tg)
     try:
         what, pid = (q.data or "").split(":")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MAX_MESSAGE = 4096  # Telegram's limit for a message text
 MAX_CAPTION = 1024
+MAX_BUTTON = 38  # characters a button label shows whole on a phone
 MAX_PARTS_AS_MESSAGES = 3  # longer texts go as a .txt document
 
 REFUSAL = "Vabandust, see bot on ainult hankemeeskonnale."

@@ -367,7 +367,7 @@ def cmd_grade(args) -> int:
 
 
 def cmd_decide_bid(args) -> int:
-    from hankebot.service.evaluation import decide_bid
+    from hankebot.service.decision import decide_bid
 
     ctx = _ctx(args)
     decide_bid(ctx, args.bid, args.cmd == "accept", args.why, actor=f"cli:{os.environ.get('USER', 'admin')}")
@@ -376,7 +376,7 @@ def cmd_decide_bid(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from hankebot.service.evaluation import write_report
+    from hankebot.service.report import write_report
 
     ctx = _ctx(args)
     files = write_report(ctx, _proc(ctx, args.proc), Path(args.out) if args.out else None)

@@ -2,7 +2,7 @@
 
 `decide_part` records the successful bid of a part (the top-ranked admitted bid unless the expert names
 another with a written reason); once every part with ranked bids is decided the procurement is 'decided'.
-`cancel_procurement` stops it for good (any state but decided) with a reason. Both write the audit log;
+`decide_bid` accepts or rejects one bid that has problems. `cancel_procurement` stops it for good (any state but decided) with a reason. Both write the audit log;
 the letters to bidders are sent by service.outbound_decision."""
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from hankebot.core.decision import Choice, DecisionError, choose
 from hankebot.core.lifecycle import LifecycleError, State
 from hankebot.core.scoring import format_number
 from hankebot.service.context import Context
-from hankebot.service.evaluation import results
+from hankebot.service.active_bids import settle
+from hankebot.service.evaluation import ensure_not_final, ensure_opened, refresh_state, results
 from hankebot.storage.tables import PartDecision, utcnow
 
-__all__ = ["DecisionError", "decide_part", "preview_decision", "decisions", "cancel_procurement", "cancel_reason"]
+__all__ = ["DecisionError", "decide_bid", "decide_part", "preview_decision", "decisions", "cancel_procurement", "cancel_reason"]
 
 
 @dataclass
@@ -157,3 +158,32 @@ def ask_no_bids(ctx: Context, repo, p, why: str) -> None:
     text = (f"⚠️ Hange {p.reference}: {why}\nKas tühistada hange (kiri kõigile kutsututele) või pikendada tähtaega?")
     buttons = [[{"text": "Tühista hange", "data": f"nc:{p.id}"}, {"text": "Pikenda tähtaega", "data": f"ne:{p.id}"}]]
     enqueue(ctx, repo, "no_bids", text, f"no_bids:{p.key}:{p.deadline.isoformat()}", p.id, payload={"buttons": buttons})
+
+
+def decide_bid(ctx: Context, bid_id: int, accept: bool, reason: str, actor: str) -> None:
+    """Accept or reject one bid that has problems (late, missing forms, unverified sender, ...), with a reason."""
+    if not reason or not reason.strip():
+        raise ValueError("Otsuse põhjendus on kohustuslik.")
+    with ctx.uow() as uow:
+        repo = uow.repo
+        bid = repo.bid(bid_id)
+        if bid is None:
+            raise KeyError(f"no bid #{bid_id}")
+        p = repo.procurement_by_id(bid.procurement_id)
+        ensure_opened(ctx, p)
+        ensure_not_final(p)
+        bid.decision = "accepted" if accept else "rejected"
+        bid.decision_reason, bid.decided_by, bid.decided_at = reason.strip(), actor, ctx.now()
+        repo.s.add(bid)
+        repo.audit(actor, "bid_accepted" if accept else "bid_rejected", p.id, bid_id=bid.id, reason=reason.strip())
+        if not bid.late:  # accepting an unverified bid lets it replace the earlier one (core.active_bid)
+            settle(repo, p.id, bid.part_no, bid.bidder_id, actor)
+        if not accept:
+            repo.s.flush()
+            if not admissible_bids(repo, p):  # the last admissible bid rejected: cancel or extend?
+                ask_no_bids(ctx, repo, p, "Ükski laekunud pakkumus ei ole vastuvõetav.")
+        if p.state == State.EVALUATED.value:
+            p.state = lifecycle.reopen_evaluation(State(p.state)).value
+            repo.s.add(p)
+        uow.commit()
+    refresh_state(ctx, p.key)

@@ -186,7 +186,7 @@ async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert, fro
     from hankebot.devstack import sample_forms as sf
     from hankebot.devstack import sample_mail as sm
     from hankebot.core.models import PriceBasis
-    from hankebot.service import evaluation, outbound
+    from hankebot.service import decision, evaluation, outbound, report
     from hankebot.service.config import load_config
     from hankebot.service.context import open_context
     from hankebot.service.runner import run_service
@@ -315,7 +315,7 @@ async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert, fro
         for b in evaluation.undecided(ctx, "302834") if expert is None else []:
             name = names.get(b.bidder_id, b.sender)
             why = "; ".join(pr["message"] for pr in evaluation.blocking_problems(b))
-            evaluation.decide_bid(ctx, b.id, False, why, "Taimi Nilson")
+            decision.decide_bid(ctx, b.id, False, why, "Taimi Nilson")
             print(f"  tagasi lükatud: {name} – {why}")
 
         say("7. Tulemused")
@@ -323,7 +323,7 @@ async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert, fro
         print(evaluation.format_results(ctx, res))
         if await _decision_letters(server, ctx) != 0:
             return 1
-        files = evaluation.write_report(ctx, "302834", actor="demo")
+        files = report.write_report(ctx, "302834", actor="demo")
         print(f"\nHindamise protokoll: {files.pdf}\n                     {files.xlsx}\nJoonis:              {files.chart_png}")
         await asyncio.sleep(2.5)  # let the console outbox print the last notifications
         return 0

@@ -1,31 +1,18 @@
-"""Evaluation after the opening: price scores, the expert's grades, decisions on problem bids, results,
-and the protocol. Everything here refuses with `Sealed` before the opening time."""
+"""Evaluation after the opening: price scores, the expert's grades and the results (ranking per part).
+Everything here refuses with `Sealed` before the opening time. Decisions are in service/decision.py, the
+protocol's data and files in service/report.py."""
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 from hankebot.core import lifecycle
-from hankebot.core.evaluation import (
-    BidEntry,
-    BidForScoring,
-    BidVerdict,
-    Criterion,
-    Grade as CoreGrade,
-    Level,
-    Participant,
-    PartResult,
-    PartVerdict,
-    ProtocolData,
-    ScoringRules,
-)
+from hankebot.core.evaluation import BidForScoring, Criterion, Grade as CoreGrade, Level, PartResult, ScoringRules
 from hankebot.core.lifecycle import State
 from hankebot.core.signatures import VERDICT_CODES, describe as describe_signature
 from hankebot.core.scoring import format_eur, format_number, score_part, validate_grade
 from hankebot.core.sealing import is_sealed, opening_time
 from hankebot.service.config import ProcurementSettings
-from hankebot.service.active_bids import settle
 from hankebot.service.context import Context
 from hankebot.core.events import ResultsReady
 from hankebot.service.notify import publish
@@ -61,12 +48,13 @@ def rules(ps: ProcurementSettings) -> ScoringRules:
     return ScoringRules(rounding_places=s.rounding_places, rounding=s.rounding, tie_break=s.tie_break)
 
 
-def _guard(ctx: Context, p) -> None:
+def ensure_opened(ctx: Context, p) -> None:
+    """Sealed until the opening: grading, deciding and results wait (Sealed names the opening time)."""
     if is_sealed(ctx.now(), p.deadline, p.opening_delay_minutes):
         raise Sealed(ctx.local(opening_time(p.deadline, p.opening_delay_minutes)))
 
 
-def _not_final(p) -> None:
+def ensure_not_final(p) -> None:
     """A decided or cancelled procurement's evaluation is frozen (ValueError, like the other refusals here)."""
     if State(p.state) in lifecycle.FINAL:
         how = "otsustatud" if p.state == State.DECIDED.value else "tühistatud"
@@ -82,7 +70,7 @@ def results(ctx: Context, proc_key: str) -> list[PartResult]:
     with ctx.uow() as uow:
         repo = uow.repo
         p = repo.procurement(ps.key)
-        _guard(ctx, p)
+        ensure_opened(ctx, p)
         bids = repo.bids(p.id)
         grades = repo.grades(b.id for b in bids)
         bidders = {b.id: b for b in repo.bidders(p.id, active_only=False)}
@@ -131,8 +119,8 @@ def grade_bid(ctx: Context, bid_id: int, criterion_key: str, points: Decimal, ju
         if bid is None or bid.status != "active":
             raise KeyError(f"no active bid #{bid_id}")
         p = repo.procurement_by_id(bid.procurement_id)
-        _guard(ctx, p)
-        _not_final(p)
+        ensure_opened(ctx, p)
+        ensure_not_final(p)
         ps = ctx.proc_settings(p.key)
         crit = next((c for c in criteria(ps, bid.part_no) if c.key == criterion_key), None)
         if crit is None:
@@ -150,36 +138,6 @@ def grade_bid(ctx: Context, bid_id: int, criterion_key: str, points: Decimal, ju
         uow.commit()
     refresh_state(ctx, p.key)
     return g
-
-
-def decide_bid(ctx: Context, bid_id: int, accept: bool, reason: str, actor: str) -> None:
-    if not reason or not reason.strip():
-        raise ValueError("Otsuse põhjendus on kohustuslik.")
-    with ctx.uow() as uow:
-        repo = uow.repo
-        bid = repo.bid(bid_id)
-        if bid is None:
-            raise KeyError(f"no bid #{bid_id}")
-        p = repo.procurement_by_id(bid.procurement_id)
-        _guard(ctx, p)
-        _not_final(p)
-        bid.decision = "accepted" if accept else "rejected"
-        bid.decision_reason, bid.decided_by, bid.decided_at = reason.strip(), actor, ctx.now()
-        repo.s.add(bid)
-        repo.audit(actor, "bid_accepted" if accept else "bid_rejected", p.id, bid_id=bid.id, reason=reason.strip())
-        if not bid.late:  # accepting an unverified bid lets it replace the earlier one (core.active_bid)
-            settle(repo, p.id, bid.part_no, bid.bidder_id, actor)
-        if not accept:
-            from hankebot.service.decision import admissible_bids, ask_no_bids
-
-            repo.s.flush()
-            if not admissible_bids(repo, p):  # the last admissible bid rejected: cancel or extend?
-                ask_no_bids(ctx, repo, p, "Ükski laekunud pakkumus ei ole vastuvõetav.")
-        if p.state == State.EVALUATED.value:
-            p.state = lifecycle.reopen_evaluation(State(p.state)).value
-            repo.s.add(p)
-        uow.commit()
-    refresh_state(ctx, p.key)
 
 
 def refresh_state(ctx: Context, proc_key: str) -> bool:
@@ -209,89 +167,6 @@ def refresh_state(ctx: Context, proc_key: str) -> bool:
                 f"results:{p.key}:{round_no}", p.id)
         uow.commit()
     return True
-
-
-BASIS_ET = {"legal_with_vat": "maksumus koos käibemaksuga", "natural_total": "füüsilise isiku kogukulu"}
-
-
-def _participants(ctx: Context, repo, p) -> list[Participant]:
-    """Every invitee with its answer and each bid's arrival and price basis (a late bid: no basis, no price)."""
-    invited: dict[int, object] = {}
-    for o in repo.outbound(p.id, kind="invitation"):
-        if o.state == "sent" and o.bidder_id is not None:
-            invited.setdefault(o.bidder_id, o.sent_at)
-    bids = repo.bids(p.id)
-    inbound = repo.inbound_for(p.id)
-    out = []
-    for b in repo.bidders(p.id, active_only=False):
-        if b.id not in invited and not any(x.bidder_id == b.id for x in bids):
-            continue
-        mine = sorted((x for x in bids if x.bidder_id == b.id), key=lambda x: (x.part_no, x.received_at))
-        entries = tuple(BidEntry(x.part_no, ctx.local(x.received_at), x.late,
-                                 None if x.late else BASIS_ET.get(x.price_basis or "", x.price_basis)) for x in mine)
-        msgs = [m for m in inbound if m.bidder_id == b.id]
-        if mine:
-            answer, at = "bid", min(x.received_at for x in mine)
-        elif any(m.kind == "decline" for m in msgs):
-            answer, at = "declined", min(m.received_at for m in msgs if m.kind == "decline")
-        elif any(m.kind == "bounce" for m in msgs):
-            answer, at = "bounced", min(m.received_at for m in msgs if m.kind == "bounce")
-        else:
-            answer, at = "silent", None
-        when = invited.get(b.id)
-        out.append(Participant(b.name, ctx.local(when) if when else None, answer, ctx.local(at) if at else None, entries))
-    return out
-
-
-def protocol_data(ctx: Context, proc_key: str, prepared_by: str | None = None) -> ProtocolData:
-    from hankebot.service.decision import cancel_reason, decisions
-
-    ps = ctx.proc_settings(proc_key)
-    res = results(ctx, proc_key)
-    with ctx.uow() as uow:
-        repo = uow.repo
-        p = repo.procurement(ps.key)
-        bids = repo.bids(p.id)
-        graders = sorted({g.graded_by for g in repo.grades(b.id for b in bids)})
-        names = {b.id: b.name for b in repo.bidders(p.id, active_only=False)}
-        participants = _participants(ctx, repo, p)
-        verdicts = [BidVerdict(names.get(b.bidder_id, b.sender), b.part_no, b.decision == "accepted",
-                               (LATE_REASON,) if b.late else tuple(pr["message"] for pr in blocking_problems(b)),
-                               b.decision_reason or "", b.decided_by or "", ctx.local(b.decided_at) if b.decided_at else None)
-                    for b in sorted(bids, key=lambda x: (x.part_no, x.received_at)) if b.decision in ("accepted", "rejected")]
-        by_id = {b.id: b for b in bids}
-        parts = [PartVerdict(d.part_no, names.get(by_id[d.bid_id].bidder_id, "") if d.bid_id in by_id else "", d.total,
-                             d.top_ranked, d.reason, d.decided_by, ctx.local(d.decided_at)) for d in decisions(repo, p.id)]
-        cancelled = cancel_reason(repo, p.id)
-    return ProtocolData(procurement_ref=ps.reference, title=ps.title, procurer_name=ps.procurer,
-                        deadline=ctx.local(p.deadline), generated_at=ctx.local(ctx.now()), parts=res, rules=rules(ps),
-                        graded_by=graders, prepared_by=prepared_by or ps.expert_name, participants=participants,
-                        bid_verdicts=verdicts, part_verdicts=parts,
-                        cancelled=(cancelled[0], cancelled[1], ctx.local(cancelled[2])) if cancelled else None)
-
-
-def write_report(ctx: Context, proc_key: str, out_dir: Path | None = None, actor: str = "cli"):
-    from hankebot.service.protocol import write_protocol
-
-    data = protocol_data(ctx, proc_key)
-    out = Path(out_dir) if out_dir else ctx.cfg.data_dir / "protocols" / proc_key
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files = write_protocol(data, out)
-    for f in (files.xlsx, files.pdf, files.chart_png):  # prices and grades: not for other users of the machine
-        f.chmod(0o600)
-    out.chmod(0o700)
-    with ctx.uow() as uow:
-        p = uow.repo.procurement(proc_key)
-        uow.repo.audit(actor, "protocol_written", p.id, xlsx=str(files.xlsx), pdf=str(files.pdf))
-        uow.commit()
-    return files
-
-
-def decide(ctx: Context, proc_key: str, actor: str) -> None:
-    """Every part decided on its top-ranked bid (kept for callers that decide the whole procurement)."""
-    from hankebot.service.decision import decide_part
-
-    decide_part(ctx, proc_key, None, actor=actor)
 
 
 def format_results(ctx: Context, res: list[PartResult]) -> str:
