@@ -580,7 +580,6 @@ class FakeTelegramAPI:
             "sendchataction": self._send_chat_action,
             "deletemessage": self._delete_message,
             "getfile": self._get_file,
-            "getchat": self._get_chat,
             "close": self._close,
             "logout": self._close,
         }
