@@ -6,11 +6,12 @@ This is the one place where the two are composed. `service/` runs the pipeline a
 """
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncio alone costs ~50 ms of start-up that --help, status and inspect never need
+    import asyncio
+
     from hankebot.service.context import Context
 
 

@@ -69,3 +69,29 @@ def test_cancel_register_and_decide_from_the_command_line(tmp_path):
     assert r.returncode == 0
     r = run("--config", str(path), "register", "302834", "--out", str(tmp_path / "reg"))
     assert r.returncode == 0 and (tmp_path / "reg" / "kirjaregister-302834.csv").read_text("utf-8-sig").startswith("Viit;")
+
+
+def test_every_command_names_a_handler_that_exists():
+    """The parser names handlers as "module:function" (imported when the command runs): each must resolve."""
+    import argparse
+
+    from hankebot.service.cli import build_parser
+    from hankebot.service.cli.parser import handler
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(sub.choices) >= 20
+    for name, p in sub.choices.items():
+        assert callable(handler(p.get_default("fn"))), name
+
+
+def test_help_loads_no_database_bot_or_document_library():
+    """`hankebot --help` in a fresh interpreter imports none of the heavy libraries (they load in the commands
+    that use them): a structural check of the start-up, not a timing."""
+    code = ("import sys\nfrom hankebot.app import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = ('sqlalchemy', 'sqlmodel', 'alembic', 'pydantic', 'telegram', 'openpyxl', 'docx', 'lxml', "
+            "'python_calamine', 'aiosmtplib', 'asyncio', 'hankebot.service.config', 'hankebot.service.evaluation')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy), file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Exit codes" in r.stdout
+    assert r.stderr.strip() == "[]", r.stderr
