@@ -51,6 +51,51 @@ def _tables(engine) -> set[str]:
     return set(inspect(engine).get_table_names()) - {"alembic_version"}
 
 
+def test_head_read_from_the_scripts_is_alembics_head(tmp_path, monkeypatch):
+    """migrate() skips Alembic when the database is at the head it reads from the scripts' lines; that head
+    must be Alembic's own, and a script it cannot read (or a branch) leaves the decision to Alembic."""
+    from alembic.script import ScriptDirectory
+
+    from hankebot.storage import database
+    from hankebot.storage.database import alembic_config, head_revision
+
+    assert [head_revision()] == ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == [HEAD]
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for f in (database.MIGRATIONS_DIR / "versions").glob("*.py"):
+        (versions / f.name).write_text(f.read_text("utf-8"), "utf-8")
+    (versions / "9999_branch.py").write_text('revision = "9999"\ndown_revision = "0006"\n', "utf-8")
+    monkeypatch.setattr(database, "MIGRATIONS_DIR", tmp_path)
+    head_revision.cache_clear()
+    try:
+        assert head_revision() is None  # two heads (0007 and 9999): Alembic decides
+        (versions / "9999_branch.py").write_text('revision = "9999"\ndown_revision = "0007"\n', "utf-8")
+        head_revision.cache_clear()
+        assert head_revision() == "9999"
+    finally:
+        monkeypatch.undo()
+        head_revision.cache_clear()
+
+
+def test_opening_a_database_at_head_loads_no_alembic(tmp_path):
+    """A fresh interpreter opening an up-to-date database does not import Alembic; one behind head does and
+    is migrated."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/hankebot.sqlite"
+    code = ("import sys\nfrom hankebot.storage.database import make_engine, migrate, current_revision\n"
+            f"e = make_engine({url!r})\nmigrate(e)\nprint('alembic' in sys.modules, current_revision(e))\n")
+    eng = make_engine(url)
+    migrate(eng, "0006")
+    eng.dispose()
+    run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)  # noqa: E731
+    first = run()
+    assert first.returncode == 0 and first.stdout.split() == ["True", HEAD], first.stderr
+    second = run()
+    assert second.returncode == 0 and second.stdout.split() == ["False", HEAD], second.stderr
+
+
 def test_migrate_fresh_reaches_head(engine):
     assert current_revision(engine) is None
     migrate(engine)

@@ -22,6 +22,10 @@ class FormKind(str, enum.Enum):
     OTHER = "other"
 
 
+# what an offer form yields (mailer.forms.offer_form reads them; a config's form `labels` may name them)
+OFFER_FIELDS = ("bidder_name", "registry_code", "parts", "trainers", "materials", "methods")
+
+
 class MessageKind(str, enum.Enum):
     BID = "bid"
     DECLINE = "decline"

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hankebot.core.models import CostFormSpec, FormKind, FormSpec, PersonType, PriceBasis, PriceCell
+from hankebot.core.models import OFFER_FIELDS, CostFormSpec, FormKind, FormSpec, PersonType, PriceBasis, PriceCell
 
 TALLINN = ZoneInfo("Europe/Tallinn")
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -219,11 +219,9 @@ class FormSettings(_Strict):
 
     @model_validator(mode="after")
     def _cost_needs_cells(self) -> "FormSettings":
-        from hankebot.mailer.forms.offer_form import FIELDS
-
-        unknown = sorted(set(self.labels) - set(FIELDS))
+        unknown = sorted(set(self.labels) - set(OFFER_FIELDS))
         if unknown:
-            raise ValueError(f"labels: unknown field(s) {', '.join(unknown)}; use {', '.join(FIELDS)}")
+            raise ValueError(f"labels: unknown field(s) {', '.join(unknown)}; use {', '.join(OFFER_FIELDS)}")
         if self.kind == FormKind.COST and not self.price_cells:
             raise ValueError("a cost form needs price_cells (sheet and cell per price basis)")
         if self.kind != FormKind.COST and self.price_cells:

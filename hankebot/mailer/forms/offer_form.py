@@ -20,12 +20,13 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hankebot.core.models import OFFER_FIELDS
 from hankebot.core.problems import Problem
 from hankebot.mailer.forms.memo import memoised
 from hankebot.mailer.forms.safety import check_zip, too_large
 from hankebot.mailer.forms.text import is_fatal, pdf_text, sniff
 
-FIELDS = ("bidder_name", "registry_code", "parts", "trainers", "materials", "methods")
+FIELDS = OFFER_FIELDS
 
 # Label spellings per field (matched case-insensitively, longest first, optional numbering,
 # an optional "(...)" explanation and a trailing ":" or "*").
