@@ -18,6 +18,7 @@ from hankebot.mailer.attachments import (
     BODY_ATTR, MB, Attachment, AttachmentLimits, Base64Body, collect, part_bytes,
 )
 from hankebot.mailer.bounce import BounceInfo, detect_bounce
+from hankebot.mailer.header_memo import message_policy
 from hankebot.mailer.signatures import SignatureInfo
 
 # Headers that tell machines from people (loop prevention, bounce and list detection).
@@ -92,7 +93,7 @@ _BLANK = re.compile(rb"\s*")
 def _feed(data: bytes) -> Message:
     """The email package's parse of `data`, fed in chunks: BytesParser.parsebytes would first make the
     whole message one str and a StringIO of it (~5x the message for a large one)."""
-    parser = BytesFeedParser(policy=policy.default)
+    parser = BytesFeedParser(policy=message_policy())
     view = memoryview(data)
     for start in range(0, max(len(data), 1), _FEED_CHUNK):
         parser.feed(view[start:start + _FEED_CHUNK].tobytes())

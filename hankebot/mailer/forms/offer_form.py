@@ -2,7 +2,7 @@
 the two texts the expert grades (materials, methods).
 
 Every format is first turned into rows of cells in document order: a .docx table row is a row
-of its cells (python-docx XML, so content controls and merged cells are included once), a
+of its cells (the main document XML, so content controls and merged cells are included once), a
 paragraph is a one-cell row; .odt the same via odfpy; a PDF (pypdf) or legacy .doc (antiword or
 LibreOffice when installed) gives one row per text line. Then one parser finds label cells
 ("Pakkuja nimi", "Registrikood", "Koolitaja(d)", ...) and takes the value from the cells to the
@@ -11,20 +11,17 @@ full.
 """
 from __future__ import annotations
 
-import io
 import re
-import shutil
-import subprocess
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hankebot.core.models import OFFER_FIELDS
 from hankebot.core.problems import Problem
-from hankebot.mailer.forms.memo import memoised
+from hankebot.mailer.forms.document_rows import _Row, _Unsupported, offer_rows
 from hankebot.mailer.forms.safety import check_zip, too_large
-from hankebot.mailer.forms.text import is_fatal, pdf_text, sniff
+from hankebot.mailer.forms.text import is_fatal, sniff
+
+__all__ = ["FIELDS", "LABELS", "OfferReading", "match_label", "offer_rows", "parse_parts", "read_offer_form"]
 
 FIELDS = OFFER_FIELDS
 
@@ -82,145 +79,6 @@ class OfferReading:
     methods: str = ""
     full_text: str = ""
     problems: list[Problem] = field(default_factory=list)
-
-
-@dataclass
-class _Row:
-    cells: list[str]
-    kind: str  # "table" | "line"
-
-
-# --- extraction per format ---------------------------------------------------------------
-
-_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-
-
-def _docx_para_text(p) -> str:
-    out = []
-    for el in p.iter():
-        tag = el.tag
-        if tag == f"{_W}t":
-            out.append(el.text or "")
-        elif tag == f"{_W}tab":
-            out.append("\t")
-        elif tag in (f"{_W}br", f"{_W}cr"):
-            out.append("\n")
-    return "".join(out)
-
-
-def _docx_rows(data: bytes) -> list[_Row]:
-    import docx
-
-    document = docx.Document(io.BytesIO(data))
-    rows: list[_Row] = []
-
-    def walk(container) -> None:
-        for el in container.iterchildren():
-            tag = el.tag
-            if tag == f"{_W}p":
-                rows.append(_Row([_docx_para_text(el)], "line"))
-            elif tag == f"{_W}tbl":
-                for tr in el.iter(f"{_W}tr"):
-                    cells = []
-                    for tc in tr.iter(f"{_W}tc"):
-                        # only this row's own cells (not cells of nested tables)
-                        if _nearest(tc, f"{_W}tr") is not tr:
-                            continue
-                        cells.append("\n".join(_docx_para_text(p) for p in tc.iter(f"{_W}p")))
-                    rows.append(_Row(cells, "table"))
-            elif tag in (f"{_W}sdt", f"{_W}sdtContent", f"{_W}customXml"):
-                walk(el)
-
-    walk(document.element.body)
-    return rows
-
-
-def _nearest(el, tag: str):
-    parent = el.getparent()
-    while parent is not None and parent.tag != tag:
-        parent = parent.getparent()
-    return parent
-
-
-def _odt_rows(data: bytes) -> list[_Row]:
-    from odf import teletype
-    from odf.opendocument import load
-
-    doc = load(io.BytesIO(data))
-    rows: list[_Row] = []
-
-    def qname(node) -> str:
-        return getattr(node, "qname", ("", ""))[1] if hasattr(node, "qname") else ""
-
-    def cell_text(cell) -> str:
-        parts = []
-        for node in _descendants(cell):
-            if qname(node) in ("p", "h"):
-                parts.append(teletype.extractText(node))
-        return "\n".join(parts)
-
-    def walk(node) -> None:
-        for child in node.childNodes:
-            name = qname(child)
-            if name in ("p", "h"):
-                rows.append(_Row([teletype.extractText(child)], "line"))
-            elif name == "table":
-                for tr in _descendants(child):
-                    if qname(tr) != "table-row" or _odf_parent_table(tr) is not child:
-                        continue
-                    cells = [cell_text(tc) for tc in tr.childNodes if qname(tc) in ("table-cell", "covered-table-cell")]
-                    rows.append(_Row(cells, "table"))
-            elif name in ("section", "list", "list-item", "list-header", "text", "body"):
-                walk(child)
-
-    walk(doc.text)
-    return rows
-
-
-def _descendants(node):
-    stack = list(reversed(node.childNodes))
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(getattr(n, "childNodes", [])))
-
-
-def _odf_parent_table(node):
-    parent = node.parentNode
-    while parent is not None and getattr(parent, "qname", ("", ""))[1] != "table":
-        parent = parent.parentNode
-    return parent
-
-
-def _lines_rows(text: str) -> list[_Row]:
-    return [_Row([line], "line") for line in text.splitlines()]
-
-
-class _Unsupported(Exception):
-    pass
-
-
-def _doc_text(data: bytes) -> str:
-    """Text of a legacy Word .doc via antiword or LibreOffice, if either is installed."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "offer.doc"
-        src.write_bytes(data)
-        if shutil.which("antiword"):
-            res = subprocess.run(
-                ["antiword", "-w", "0", str(src)], capture_output=True, timeout=30, check=False
-            )
-            if res.returncode == 0 and res.stdout.strip():
-                return res.stdout.decode("utf-8", "replace")
-        office = shutil.which("soffice") or shutil.which("libreoffice")
-        if office:
-            res = subprocess.run(
-                [office, "--headless", "--convert-to", "txt:Text (encoded):UTF8", "--outdir", tmp, str(src)],
-                capture_output=True, timeout=120, check=False,
-            )
-            out = Path(tmp) / "offer.txt"
-            if out.exists():
-                return out.read_text("utf-8", "replace")
-    raise _Unsupported()
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -429,25 +287,6 @@ def _reading_from_rows(rows: list[_Row]) -> OfferReading:
         if not present[fld]:
             reading.problems.append(Problem(*_MISSING[fld]))
     return reading
-
-
-def offer_rows(data: bytes, filename: str) -> list[_Row]:
-    """Rows of an offer-like document (also used by form recognition). Raises on bad input.
-    Inside `memo.read_once()` the rows are parsed once per content; do not mutate them."""
-    return memoised("offer_rows", data, filename, lambda: _offer_rows(data, filename))
-
-
-def _offer_rows(data: bytes, filename: str) -> list[_Row]:
-    kind = sniff(data, filename)
-    if kind == "docx":
-        return _docx_rows(data)
-    if kind == "odt":
-        return _odt_rows(data)
-    if kind == "pdf":
-        return _lines_rows(pdf_text(data))
-    if kind == "doc":
-        return _lines_rows(_doc_text(data))
-    raise _Unsupported()
 
 
 def read_offer_form(data: bytes, filename: str, labels: tuple = ()) -> OfferReading:

@@ -1,0 +1,94 @@
+"""The `email` package's default policy, with each header parsed once per message and no unused work.
+
+With the default policy every header fetch parses the header afresh: `msg.get`, and every
+`get_content_type`, `get_param`, `get_filename`, `get_content_disposition` re-reads Content-Type and
+Content-Disposition, and the registry builds a new class for each. A header object is a pure function of
+(name, value) and immutable, so `message_policy()` gives a policy whose factory remembers what it made for
+one message. Its header classes are the registry's own with one step left out: collecting the parse tree's
+defects into the header's `.defects` (quadratic in the number of tokens; Hankebot never reads header
+defects, only the message's `msg.defects`, which the parser records without it). Everything else (the
+decoded text, addresses, parameters) is the package's own code, so the values are the same.
+"""
+from __future__ import annotations
+
+from email import headerregistry as hr
+from email import policy, utils
+from email.policy import EmailPolicy
+
+from hankebot.mailer.reference import in_reference
+
+_MEMO_VALUE = 4000  # longer values are parsed every time (not remembered)
+_MEMO_SIZE = 4096  # headers remembered per message at most
+
+
+class _Address(hr.AddressHeader):
+    @classmethod
+    def parse(cls, value, kwds):
+        if not isinstance(value, str):
+            return super().parse(value, kwds)
+        kwds["parse_tree"] = address_list = cls.value_parser(value)
+        kwds["groups"] = [hr.Group(addr.display_name, [hr.Address(mb.display_name or "", mb.local_part or "",
+                                                                  mb.domain or "") for mb in addr.all_mailboxes])
+                          for addr in address_list.addresses]
+        kwds["defects"] = []
+        kwds["decoded"] = ", ".join([str(item) for item in kwds["groups"]])
+
+
+class _Params:
+    @classmethod
+    def parse(cls, value, kwds):
+        kwds["parse_tree"] = parse_tree = cls.value_parser(value)
+        kwds["decoded"] = str(parse_tree)
+        kwds["params"] = {} if parse_tree.params is None else {
+            utils._sanitize(name).lower(): utils._sanitize(v) for name, v in parse_tree.params}
+
+
+class _Plain:
+    @classmethod
+    def parse(cls, value, kwds):
+        kwds["parse_tree"] = parse_tree = cls.value_parser(value)
+        kwds["decoded"] = str(parse_tree)
+
+
+def _without_defects(cls: type) -> type:
+    if issubclass(cls, hr.AddressHeader):
+        return type(cls.__name__, (_Address, cls), {})
+    if issubclass(cls, hr.ParameterizedMIMEHeader):
+        return type(cls.__name__, (_Params, cls), {})
+    if cls in (hr.ContentTransferEncodingHeader, hr.MessageIDHeader):
+        return type(cls.__name__, (_Plain, cls), {})
+    return cls  # unstructured and date headers collect no tree defects
+
+
+class _MemoHeaders(hr.HeaderRegistry):
+    _classes: dict[type, type] = {}  # registry class -> the combined header class, shared by all
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[tuple[str, str], object] = {}
+
+    def __getitem__(self, name: str) -> type:
+        cls = self.registry.get(name.lower(), self.default_class)
+        made = self._classes.get(cls)
+        if made is None:
+            made = self._classes[cls] = type("_" + cls.__name__, (_without_defects(cls), self.base_class), {})
+        return made
+
+    def __call__(self, name: str, value: str):
+        if len(value) > _MEMO_VALUE:
+            return self[name](name, value)
+        key = (name, value)
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) >= _MEMO_SIZE:
+                self._made = {}
+            made = self._made[key] = self[name](name, value)
+        return made
+
+
+def message_policy() -> EmailPolicy:
+    """A fresh policy (its own memo) for parsing one message; the plain default policy for the reference
+    readers (`hankebot.mailer.reference`)."""
+    if in_reference():
+        return policy.default
+    return policy.default.clone(header_factory=_MemoHeaders())
