@@ -106,3 +106,70 @@ def test_received_at_option_decides_lateness(tmp_path, received, late):
     data = _inspect(tmp_path, _late_raw(), "--received-at", received)
     assert data["late"] is late
     assert ("late_bid" in _codes(data)) is late
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    cfg = make_config(tmp_path)
+    return subprocess.run([*HANKEBOT, "--config", str(cfg), "inspect", *args], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+
+
+def _complete_bid() -> bytes:
+    return sm.bid_message("info@arengukoolitus.example", "Arengu Koolituskeskus OÜ",
+                          attachments=[(OFFER, _offer("Arengu Koolituskeskus OÜ", "12345678")),
+                                       (COST, sf.make_cost_form(PriceBasis.LEGAL_WITH_VAT, Decimal("4800.00")))])
+
+
+def test_a_folder_gives_one_json_line_per_message_and_an_error_line_for_a_broken_file(tmp_path):
+    """A folder read recursively: an .eml, a Maildir-style raw message without a suffix, a dangling link (an
+    error line, not a crash) and files that are no messages (skipped, counted on stderr)."""
+    box = tmp_path / "box"
+    (box / "cur").mkdir(parents=True)
+    (box / "a-bid.eml").write_bytes(_complete_bid())
+    (box / "cur" / "1700000000.M1P2.host:2,S").write_bytes(
+        sm.decline_message("kadri.jogi@example.com", "Kadri Jõgi"))
+    (box / "b-gone.eml").symlink_to(tmp_path / "nowhere.eml")
+    (box / "notes.txt").write_text("meeldetuletus: avamine kell 15\n", "utf-8")
+    (box / OFFER).write_bytes(_offer("X OÜ", "12345678"))
+    r = _run(tmp_path, str(box), "--received-at", "2026-01-14T10:12:09+02:00")
+    assert r.returncode == 1, r.stderr  # one file failed
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [Path(x["file"]).name for x in lines] == ["a-bid.eml", "b-gone.eml", "1700000000.M1P2.host:2,S"]
+    bid, gone, decline = lines
+    assert bid["kind"] == "bid" and bid["bidder"] == "koolituskeskus" and bid["late"] is False
+    assert bid["price"] == {"2": {"price": "4800.00", "basis": "legal_with_vat", "file": COST}}
+    assert set(gone) == {"file", "error"} and "No such file" in gone["error"]
+    assert decline["kind"] == "decline" and decline["sender"] == "kadri.jogi@example.com" and "error" not in decline
+    assert "skipped 2 file(s)" in r.stderr and "1 of 3 file(s) could not be inspected" in r.stderr
+
+    (box / "b-gone.eml").unlink()
+    r = _run(tmp_path, str(box), "--received-at", "2026-01-14T10:12:09+02:00")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 2
+
+
+def test_several_files_and_a_missing_one(tmp_path):
+    bid = tmp_path / "bid.eml"
+    bid.write_bytes(_complete_bid())
+    late = tmp_path / "late.eml"
+    late.write_bytes(_late_raw())
+    r = _run(tmp_path, str(bid), str(late), str(tmp_path / "missing.eml"))
+    assert r.returncode == 1
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["file"] for x in lines] == [str(bid), str(late), str(tmp_path / "missing.eml")]
+    assert lines[0]["late"] is False and lines[1]["late"] is True  # each judged by its own Received header
+    assert "error" in lines[2] and "kind" not in lines[2]
+
+
+def test_one_file_keeps_its_output_and_jsonl_gives_the_line(tmp_path):
+    bid = tmp_path / "bid.eml"
+    bid.write_bytes(_complete_bid())
+    text = _run(tmp_path, str(bid))
+    assert text.returncode == 0 and text.stdout.startswith("kind: bid") and "part 2: price 4800.00" in text.stdout
+    pretty = _run(tmp_path, str(bid), "--json")
+    assert pretty.stdout.startswith("{\n") and "file" not in json.loads(pretty.stdout)
+    line = _run(tmp_path, str(bid), "--jsonl")
+    assert line.returncode == 0 and len(line.stdout.splitlines()) == 1
+    assert json.loads(line.stdout) == {"file": str(bid), **json.loads(pretty.stdout)}
+    missing = _run(tmp_path, str(tmp_path / "nope.eml"))
+    assert missing.returncode == 2 and "file not found" in missing.stderr

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from hankebot.service.cli.common import EXIT_FAIL, EXIT_OK, load
 
-# the start of a raw message: a header field ("Received: ...", "From: ...") or an mbox "From " line
+# the start of a raw message: a header field ("Received: ...", "From: ...") or an mbox "From " line, and
+# among the first lines one of the fields every message has
 _MESSAGE_START = re.compile(rb"\A(?:From |[!-9;-~]+:)")
+_MESSAGE_FIELD = re.compile(rb"^(?:from|received|return-path|message-id|date|delivered-to|mime-version):",
+                            re.IGNORECASE | re.MULTILINE)
 
 
 def looks_like_message(path: Path) -> bool:
@@ -24,10 +27,10 @@ def looks_like_message(path: Path) -> bool:
         return True
     try:
         with path.open("rb") as f:
-            head = f.read(1024)
+            head = f.read(4096).lstrip(b"\r\n")
     except OSError:
         return True  # unreadable: inspected, so that its error is reported
-    return bool(_MESSAGE_START.match(head.lstrip(b"\r\n")))
+    return bool(_MESSAGE_START.match(head) and _MESSAGE_FIELD.search(head))
 
 
 def collect(paths: list[str]) -> tuple[list[Path], int]:
@@ -38,7 +41,7 @@ def collect(paths: list[str]) -> tuple[list[Path], int]:
         if not p.is_dir():
             files.append(p)  # a missing file is reported on its own line
             continue
-        for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        for f in sorted(x for x in p.rglob("*") if x.is_file() or x.is_symlink()):  # a dangling link: an error line
             if looks_like_message(f):
                 files.append(f)
             else:
