@@ -13,7 +13,7 @@ from hankebot.bot.outbox_worker import TelegramSender, drain_once
 from hankebot.devstack.telegram_api import FakeTelegramAPI
 from hankebot.service.deadline import close_if_due
 from hankebot.service.evaluation import grade_bid
-from hankebot.service.outbound import OutboundOptions
+from hankebot.service.send_engine import OutboundOptions
 from helpers import PROC_KEY, Clock, add_bid, get_state, make_ctx, set_state, utc
 
 STAFF = 5001

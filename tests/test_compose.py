@@ -17,7 +17,7 @@ from hankebot.mailer.compose import (
     mime_type_for,
     to_bytes,
 )
-from hankebot.service.outbound import DEFAULT_TEMPLATES
+from hankebot.service.letters import DEFAULT_TEMPLATES
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -107,7 +107,7 @@ def test_admin_templates_dir_overrides_a_packaged_template(tmp_path):
     from the package."""
     from hankebot.service.config import load_config
     from hankebot.service.context import open_context
-    from hankebot.service.outbound import templates_for
+    from hankebot.service.letters import templates_for
     from tests.helpers import make_config
 
     (tmp_path / "mytemplates").mkdir()

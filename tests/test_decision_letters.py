@@ -17,9 +17,11 @@ import pytest
 
 from hankebot.service.decision import DecisionError, cancel_procurement, decide_part, preview_decision
 from hankebot.service.decision import decide_bid
+from hankebot.service.decision_letters import send_cancellation_letters, send_decision_letters
 from hankebot.service.evaluation import grade_bid, results
-from hankebot.service.outbound import OutboundOptions, resume_unsent, send_invitations
-from hankebot.service.outbound_decision import send_cancellation_letters, send_decision_letters
+from hankebot.service.invitations import send_invitations
+from hankebot.service.send_engine import OutboundOptions
+from hankebot.service.send_resume import resume_unsent
 from hankebot.storage.tables import Bid
 from tests.helpers import add_bid, get_state, set_state
 from tests.test_outbound import FAST, REPO, Env, mail, parsed, user_pool  # noqa: F401
@@ -175,8 +177,8 @@ KILLER = textwrap.dedent("""
     from hankebot.mailer import smtp_sender
     from hankebot.service.config import load_config
     from hankebot.service.context import open_context
-    from hankebot.service.outbound import OutboundOptions
-    from hankebot.service.outbound_decision import send_decision_letters
+    from hankebot.service.send_engine import OutboundOptions
+    from hankebot.service.decision_letters import send_decision_letters
     from datetime import datetime, timezone
     now = datetime.fromisoformat(sys.argv[2])
     ctx = open_context(load_config(sys.argv[1]), clock=lambda: now)

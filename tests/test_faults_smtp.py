@@ -14,7 +14,9 @@ from aiosmtpd.controller import Controller
 from hankebot.devstack._process import free_ports
 from hankebot.service.config import load_config
 from hankebot.service.context import open_context
-from hankebot.service.outbound import OutboundOptions, resume_unsent, send_invitations
+from hankebot.service.invitations import send_invitations
+from hankebot.service.send_engine import OutboundOptions
+from hankebot.service.send_resume import resume_unsent
 from hankebot.storage.tables import AuditLog
 from helpers import Clock, make_config, utc
 from test_faults_env import MailEnv, _own_mail_server, mail, notification_rows, outbound_rows  # noqa: F401

@@ -20,14 +20,12 @@ from hankebot.devstack.mailserver import MailServer
 from hankebot.mailer import smtp_sender
 from hankebot.service.config import load_config
 from hankebot.service.context import open_context
-from hankebot.service.outbound import (
-    OutboundOptions,
-    resume_unsent,
-    send_clarification,
-    send_invitations,
-    send_receipt,
-    send_reminders,
-)
+from hankebot.service.clarifications import send_clarification
+from hankebot.service.invitations import send_invitations
+from hankebot.service.receipts import send_receipt
+from hankebot.service.reminders import send_reminders
+from hankebot.service.send_engine import OutboundOptions
+from hankebot.service.send_resume import resume_unsent
 from hankebot.storage.tables import InboundMessage, OutboundMessage
 from tests.helpers import TALLINN, Clock, add_bid, get_state, make_config, with_text
 
@@ -575,7 +573,7 @@ def test_only_one_of_two_concurrent_claims_wins(env: Env):
     """The claim is one conditional UPDATE: of two sessions racing for the same pending row, one wins."""
     import threading
 
-    from hankebot.service.outbound import _claim
+    from hankebot.service.send_engine import claim as _claim
     from hankebot.storage.tables import utcnow
 
     with env.ctx.uow() as uow:

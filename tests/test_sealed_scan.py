@@ -29,7 +29,8 @@ from hankebot.devstack import sample_forms as sf
 from hankebot.devstack import sample_mail as sm
 from hankebot.devstack.telegram_api import FakeTelegramAPI
 from hankebot.mailer.imap_listener import connect
-from hankebot.service.outbound import OutboundOptions, send_receipt
+from hankebot.service.receipts import send_receipt
+from hankebot.service.send_engine import OutboundOptions
 from hankebot.service.runner import make_listener
 from hankebot.storage.tables import Bid, Notification
 from test_faults_env import MailEnv, _own_mail_server, future_deadline, inbound_rows, mail  # noqa: F401

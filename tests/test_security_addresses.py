@@ -11,7 +11,11 @@ import pytest
 
 from hankebot.devstack import sample_mail as sm
 from hankebot.service.ingest import process_pending, store_raw
-from hankebot.service.outbound import OutboundOptions, send_clarification, send_invitations, send_receipt, send_reminders
+from hankebot.service.clarifications import send_clarification
+from hankebot.service.invitations import send_invitations
+from hankebot.service.receipts import send_receipt
+from hankebot.service.reminders import send_reminders
+from hankebot.service.send_engine import OutboundOptions
 from test_faults_env import MailEnv, _own_mail_server, inbound_rows, mail  # noqa: F401
 
 pytestmark = [pytest.mark.mailserver, pytest.mark.timeout(90)]

@@ -14,7 +14,8 @@ from hankebot.devstack import sample_forms as sf
 from hankebot.devstack import sample_mail as sm
 from hankebot.mailer.imap_listener import connect
 from hankebot.service.ingest import process_pending
-from hankebot.service.outbound import OutboundOptions, send_receipt
+from hankebot.service.receipts import send_receipt
+from hankebot.service.send_engine import OutboundOptions
 from hankebot.service.runner import make_listener
 from helpers import with_text
 from hankebot.storage.tables import AuditLog, Bid, InboundMessage

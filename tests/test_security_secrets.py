@@ -19,7 +19,8 @@ from hankebot.devstack._process import free_ports
 from hankebot.devstack.telegram_api import FakeTelegramAPI
 from hankebot.service.config import load_config
 from hankebot.service.context import open_context
-from hankebot.service.outbound import OutboundOptions, send_invitations
+from hankebot.service.invitations import send_invitations
+from hankebot.service.send_engine import OutboundOptions
 from hankebot.storage.tables import AuditLog
 from hankebot.devstack.sample_forms import write_templates
 from helpers import REPO, Clock, make_config, utc

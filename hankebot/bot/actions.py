@@ -1,7 +1,7 @@
 """Staff actions that reach bidders or move the deadline, always after an explicit confirmation button.
 
-/remind  -> list of silent invitees + [Saada] ("rm:<pid>") -> service.outbound.send_reminders(ctx, key, batch_label)
-/clarify -> text -> preview + [Saada kõigile] ("cs:<pid>") -> service.outbound.send_clarification(ctx, key, text, attachments=[])
+/remind  -> list of silent invitees + [Saada] ("rm:<pid>") -> service.reminders.send_reminders(ctx, key, batch_label)
+/clarify -> text -> preview + [Saada kõigile] ("cs:<pid>") -> service.clarifications.send_clarification(ctx, key, text, attachments=[])
            (also started by the "Vasta kõigile" button of a question notification: "cl:<pid>")
 /extend  -> "/extend [key] 26.01.2026 15:00" (or the date as text) -> [Kinnita] ("ex:<pid>:<epoch>")
            -> service.deadline.extend_deadline(ctx, key, new_deadline, actor)
@@ -38,7 +38,7 @@ _DATE = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(?:kell\s+)?(\d{1,2}
 
 def _outbound_opts(update: Update, tg: ContextTypes.DEFAULT_TYPE):
     """OutboundOptions with the staff member as actor (bot_data["outbound_opts"] may hold a base, e.g. the demo's)."""
-    from hankebot.service.outbound import OutboundOptions
+    from hankebot.service.send_engine import OutboundOptions
 
     base = tg.application.bot_data.get("outbound_opts")
     return dataclasses.replace(base, actor=actor(update)) if base is not None else OutboundOptions(actor=actor(update))
@@ -94,7 +94,7 @@ async def on_remind_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> No
     if key is None:
         return
     try:
-        from hankebot.service.outbound import send_reminders
+        from hankebot.service.reminders import send_reminders
     except ImportError:
         await _service_missing(update, tg, "meeldetuletus")
         return
@@ -190,7 +190,7 @@ async def on_clarify_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> N
         return
     key = proc_key_of(ctx, pid)
     try:
-        from hankebot.service.outbound import send_clarification
+        from hankebot.service.clarifications import send_clarification
     except ImportError:
         await _service_missing(update, tg, "selgitus")
         return

@@ -25,7 +25,7 @@ def build_application(ctx: Context, token: str, base_url: str | None = None,
     our database (bot/persistence.py), so a flow in progress survives a restart; AIORateLimiter keeps
     bursts within Telegram's limits (429s still reach the caller: the outbox worker retries them).
     HTML is the default parse mode.
-    `outbound_opts`: a service.outbound.OutboundOptions base for /remind and /clarify (the demo's)."""
+    `outbound_opts`: a service.send_engine.OutboundOptions base for /remind and /clarify (the demo's)."""
     builder = (ApplicationBuilder().token(token).defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=ctx.cfg.tz))
                .persistence(DbPersistence(ctx.engine)).rate_limiter(AIORateLimiter(max_retries=0)))
     if base_url:

@@ -20,7 +20,7 @@ from hankebot.bot.texts import esc
 def _opts(tg: ContextTypes.DEFAULT_TYPE, update: Update):
     import dataclasses
 
-    from hankebot.service.outbound import OutboundOptions
+    from hankebot.service.send_engine import OutboundOptions
 
     base = tg.application.bot_data.get("outbound_opts") or OutboundOptions()
     return dataclasses.replace(base, actor=actor(update))
@@ -69,7 +69,7 @@ async def _confirmation(update: Update, tg: ContextTypes.DEFAULT_TYPE, slot: str
 
 async def on_decide_confirm(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> None:
     from hankebot.service.decision import decide_part
-    from hankebot.service.outbound_decision import send_decision_letters
+    from hankebot.service.decision_letters import send_decision_letters
 
     confirmed = await _confirmation(update, tg, "decide_choice", "/decide")
     if confirmed is None:
@@ -97,7 +97,7 @@ async def cmd_cancel_or_stop(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> N
     if not why:
         await reply(update, tg, "Kirjuta tühistamise põhjus: <code>/cancel " + esc(key) + " põhjus…</code>")
         return
-    from hankebot.service.outbound_decision import send_cancellation_letters
+    from hankebot.service.decision_letters import send_cancellation_letters
 
     dry = await send_cancellation_letters(ctx, key, dry_run=True, out_dir=ctx.cfg.data_dir / "dry-run" / key / "cancel",
                                           preview_reason=why)
@@ -109,7 +109,7 @@ async def cmd_cancel_or_stop(update: Update, tg: ContextTypes.DEFAULT_TYPE) -> N
 
 async def _cancel(update: Update, tg: ContextTypes.DEFAULT_TYPE, key: str, why: str) -> None:
     from hankebot.service.decision import cancel_procurement
-    from hankebot.service.outbound_decision import send_cancellation_letters
+    from hankebot.service.decision_letters import send_cancellation_letters
 
     ctx = get_ctx(tg)
     try:

@@ -3,7 +3,7 @@
 `decide_part` records the successful bid of a part (the top-ranked admitted bid unless the expert names
 another with a written reason); once every part with ranked bids is decided the procurement is 'decided'.
 `decide_bid` accepts or rejects one bid that has problems. `cancel_procurement` stops it for good (any state but decided) with a reason. Both write the audit log;
-the letters to bidders are sent by service.outbound_decision."""
+the letters to bidders are sent by service.decision_letters."""
 from __future__ import annotations
 
 from dataclasses import dataclass

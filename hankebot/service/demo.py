@@ -100,7 +100,7 @@ def _decision_letter(server, email: str):
 async def _decision_letters(server, ctx) -> int:
     """Step 8: the expert confirms the top-ranked bid; every bidder finds one letter in their mailbox."""
     from hankebot.service.decision import decide_part, preview_decision
-    from hankebot.service.outbound_decision import send_decision_letters
+    from hankebot.service.decision_letters import send_decision_letters
 
     say("8. Otsus ja kirjad pakkujatele")
     print(preview_decision(ctx, "302834").format_et())
@@ -186,7 +186,7 @@ async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert, fro
     from hankebot.devstack import sample_forms as sf
     from hankebot.devstack import sample_mail as sm
     from hankebot.core.models import PriceBasis
-    from hankebot.service import decision, evaluation, outbound, report
+    from hankebot.service import clarifications, decision, evaluation, invitations, report
     from hankebot.service.config import load_config
     from hankebot.service.context import open_context
     from hankebot.service.runner import run_service
@@ -202,7 +202,7 @@ async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert, fro
 
     try:
         say(f"1. Pakkumuskutsed (tähtaeg {deadline:%d.%m.%Y kell %H.%M.%S})")
-        rep = await outbound.send_invitations(ctx, "302834")
+        rep = await invitations.send_invitations(ctx, "302834")
         print(rep.format())
         if rep.errors or rep.failed:
             return 1
@@ -257,7 +257,7 @@ async def _lifecycle_run(server, cfg_path: Path, deadline: datetime, expert, fro
         if q is None:
             print("  VIGA: küsimust ei tuvastatud")
             return 1
-        crep = await outbound.send_clarification(
+        crep = await clarifications.send_clarification(
             ctx, "302834", "Tere,\n\nvastuseks küsimusele: koolitus toimub kontaktõppena Tallinnas; veebis võib toimuda "
             "ainult kokkuleppel tellijaga.\n\nLugupidamisega\nTaimi Nilson", [], answers_inbound_id=q.id)
         print(crep.format())

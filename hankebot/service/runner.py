@@ -164,7 +164,7 @@ def owed_receipts(ctx: Context) -> list[tuple[int, list[str]]]:
 
 
 async def _receipts(ctx: Context, queue: asyncio.Queue, stop: asyncio.Event) -> None:
-    from hankebot.service import outbound
+    from hankebot.service import receipts
 
     while not stop.is_set():
         try:
@@ -172,14 +172,14 @@ async def _receipts(ctx: Context, queue: asyncio.Queue, stop: asyncio.Event) -> 
         except asyncio.TimeoutError:
             continue
         try:
-            await outbound.send_receipt(ctx, inbound_id, files)
+            await receipts.send_receipt(ctx, inbound_id, files)
         except Exception:
             log.exception("receipt for message %s", inbound_id)
 
 
 async def _resume_periodically(ctx: Context, stop: asyncio.Event, every: float = 300.0) -> None:
     """Mail left unsent by another process that died (a CLI batch) is picked up without a restart."""
-    from hankebot.service import outbound
+    from hankebot.service.send_resume import resume_unsent
 
     while not stop.is_set():
         try:
@@ -188,7 +188,7 @@ async def _resume_periodically(ctx: Context, stop: asyncio.Event, every: float =
         except asyncio.TimeoutError:
             pass
         try:
-            await outbound.resume_unsent(ctx)
+            await resume_unsent(ctx)
         except Exception:
             log.exception("periodic resume of unsent mail")
 
@@ -198,7 +198,7 @@ async def run_service(ctx: Context, stop: asyncio.Event, frontend: Frontend | No
     """Run until `stop` is set. `frontend` delivers the notifications (None: they wait in the outbox).
     `config_error`: the config file's problems when the service started on the last good copy (the
     watcher reports the file again only when it changes)."""
-    from hankebot.service import outbound
+    from hankebot.service.send_resume import resume_unsent
 
     loop = asyncio.get_running_loop()
     receipts: asyncio.Queue = asyncio.Queue()
@@ -213,7 +213,7 @@ async def run_service(ctx: Context, stop: asyncio.Event, frontend: Frontend | No
     for owed in await asyncio.to_thread(owed_receipts, ctx):
         receipts.put_nowait(owed)
     try:
-        await outbound.resume_unsent(ctx)
+        await resume_unsent(ctx)
     except Exception:
         log.exception("resuming unsent mail")
     sched = DeadlineScheduler(ctx)

@@ -40,7 +40,7 @@ async def run_job(ctx: Context, job: PlannedJob) -> None:
         elif job.kind == "warn":
             deadline.warn_deadline(ctx, proc_key, job.label)
         elif job.kind == "remind":
-            from hankebot.service.outbound import send_reminders
+            from hankebot.service.reminders import send_reminders
 
             await send_reminders(ctx, proc_key, job.label)
         elif job.kind == "open_prices":

@@ -61,7 +61,7 @@ def cmd_report(args) -> int:
 
 def cmd_decide(args) -> int:
     from hankebot.service.decision import decide_part, preview_decision
-    from hankebot.service.outbound_decision import send_decision_letters
+    from hankebot.service.decision_letters import send_decision_letters
 
     ctx = open_ctx(args)
     key = proc_key(ctx, args.proc)

@@ -15,7 +15,7 @@ def _out(args) -> Path | None:
 
 
 def cmd_send_invitations(args) -> int:
-    from hankebot.service.outbound import send_invitations
+    from hankebot.service.invitations import send_invitations
 
     ctx = open_ctx(args)
     return report_exit(asyncio.run(send_invitations(ctx, proc_key(ctx, args.proc), dry_run=args.dry_run,
@@ -23,7 +23,7 @@ def cmd_send_invitations(args) -> int:
 
 
 def cmd_send_clarification(args) -> int:
-    from hankebot.service.outbound import send_clarification
+    from hankebot.service.clarifications import send_clarification
 
     ctx = open_ctx(args)
     text = Path(args.message).read_text("utf-8")
@@ -33,7 +33,7 @@ def cmd_send_clarification(args) -> int:
 
 
 def cmd_remind(args) -> int:
-    from hankebot.service.outbound import send_reminders
+    from hankebot.service.reminders import send_reminders
 
     ctx = open_ctx(args)
     label = args.label or f"manual-{datetime.now():%Y%m%d%H%M}"
@@ -55,7 +55,7 @@ def cmd_extend(args) -> int:
 
 
 def cmd_send_decision(args) -> int:
-    from hankebot.service.outbound_decision import send_decision_letters
+    from hankebot.service.decision_letters import send_decision_letters
 
     ctx = open_ctx(args)
     return report_exit(asyncio.run(send_decision_letters(ctx, proc_key(ctx, args.proc), dry_run=args.dry_run,
@@ -64,7 +64,7 @@ def cmd_send_decision(args) -> int:
 
 def cmd_cancel(args) -> int:
     from hankebot.service.decision import cancel_procurement
-    from hankebot.service.outbound_decision import send_cancellation_letters
+    from hankebot.service.decision_letters import send_cancellation_letters
 
     ctx = open_ctx(args)
     key = proc_key(ctx, args.proc)

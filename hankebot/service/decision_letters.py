@@ -1,7 +1,7 @@
 """Decision letters to every bidder and cancellation letters to every invitee.
 
-Sent through the shared send engine of service.outbound (rows written first with a fixed Message-ID,
-claimed one at a time, resumed after a crash by `resume_unsent`): one message per bidder, To: that
+Sent through the shared send engine (service/send_engine.py: rows written first with a fixed Message-ID,
+claimed one at a time, resumed after a crash by send_resume.resume_unsent): one message per bidder, To: that
 bidder only, idempotent (dedupe key per procurement and bidder).
 
 Decision letter, one per bidder covering each of their parts:
@@ -22,22 +22,24 @@ from hankebot.core.problems import Problem
 from hankebot.core.scoring import format_number
 from hankebot.mailer.compose import OutgoingAttachment
 from hankebot.service.context import Context
-from hankebot.service.outbound import (
-    OutboundOptions,
-    SendReport,
-    _attachment_problems,
-    _bidder_values,
-    _load,
-    _message,
-    _Planned,
-    _procurement_values,
-    _queue,
-    _send_all,
-    _sent_invitees,
-    _smtp_password,
-    _write_dry_run,
+from hankebot.service.letters import (
+    bidder_values,
+    letter,
+    load_attachments,
+    procurement_values,
+    sent_invitees,
     templates_for,
 )
+from hankebot.service.send_engine import (
+    OutboundOptions,
+    Planned,
+    load_procurement,
+    queue,
+    send_all,
+    smtp_password,
+    write_dry_run,
+)
+from hankebot.service.send_report import SendReport
 from hankebot.storage.repository import Repository
 from hankebot.storage.tables import Procurement
 
@@ -92,7 +94,7 @@ async def send_decision_letters(ctx: Context, proc_key: str, dry_run: bool = Fal
     """One decision letter to every bidder (after `decide`). Idempotent; resumable after a crash."""
     opts = opts or OutboundOptions()
     report = SendReport(proc_key, "decision", "decision", dry_run=dry_run)
-    loaded = _load(ctx, proc_key, report)
+    loaded = load_procurement(ctx, proc_key, report)
     if loaded is None:
         return report
     ps, p = loaded
@@ -104,28 +106,28 @@ async def send_decision_letters(ctx: Context, proc_key: str, dry_run: bool = Fal
     entries = decision_entries(ctx, ps.key)
     contract: list[OutgoingAttachment] = []
     if ps.contract_form:
-        contract, probs = _attachment_problems(ctx, [ctx.cfg.resolve(ps.forms_dir) / ps.contract_form])
+        contract, probs = load_attachments(ctx, [ctx.cfg.resolve(ps.forms_dir) / ps.contract_form])
         report.errors += probs
     if report.errors:
         return report
     with ctx.uow() as uow:
         bidders = {b.id: b for b in uow.repo.bidders(p.id, active_only=False)}
     tpl = templates_for(ctx)
-    base = _procurement_values(ps, p, ctx)
+    base = procurement_values(ps, p, ctx)
     planned = []
     for bid_id, es in entries.items():
         b = bidders[bid_id]
         won = any(e["role"] == "winner" for e in es)
         atts = contract if won else []
-        values = dict(base, bidder=_bidder_values(b), entries=es, won=won,
+        values = dict(base, bidder=bidder_values(b), entries=es, won=won,
                       contract=atts[0].filename if atts else None)
 
         def compose(mid: str, values=values, b=b, atts=atts) -> EmailMessage:
             subject, body = tpl.subject_and_body("decision", **values)
-            return _message(ps, ctx, to_name=b.name, to_addr=b.email, subject=subject, body=body,
+            return letter(ps, ctx, to_name=b.name, to_addr=b.email, subject=subject, body=body,
                             message_id=mid, attachments=atts)
 
-        planned.append(_Planned(f"decision:{ps.key}:{b.key}", b.id, b.key, b.email, compose))
+        planned.append(Planned(f"decision:{ps.key}:{b.key}", b.id, b.key, b.email, compose))
     return await _finish(ctx, ps, p, "decision", planned, report, dry_run, out_dir, opts)
 
 
@@ -137,14 +139,14 @@ async def send_cancellation_letters(ctx: Context, proc_key: str, dry_run: bool =
 
     opts = opts or OutboundOptions()
     report = SendReport(proc_key, "cancellation", "cancellation", dry_run=dry_run)
-    loaded = _load(ctx, proc_key, report)
+    loaded = load_procurement(ctx, proc_key, report)
     if loaded is None:
         return report
     ps, p = loaded
     report.state = p.state
     with ctx.uow() as uow:
         why = cancel_reason(uow.repo, p.id)
-        invitees = _sent_invitees(uow.repo, p.id)
+        invitees = sent_invitees(uow.repo, p.id)
         bid_by = {b.bidder_id for b in uow.repo.bids(p.id)}
     if dry_run and preview_reason:
         why = (preview_reason.strip(), opts.actor, ctx.now())
@@ -152,36 +154,36 @@ async def send_cancellation_letters(ctx: Context, proc_key: str, dry_run: bool =
         report.errors.append(Problem("wrong_state", "Hange ei ole tühistatud: tühistamise kirju ei saadeta."))
         return report
     tpl = templates_for(ctx)
-    base = _procurement_values(ps, p, ctx)
+    base = procurement_values(ps, p, ctx)
     planned = []
     for b in invitees:
-        values = dict(base, bidder=_bidder_values(b), reason=why[0], had_bid=b.id in bid_by)
+        values = dict(base, bidder=bidder_values(b), reason=why[0], had_bid=b.id in bid_by)
 
         def compose(mid: str, values=values, b=b) -> EmailMessage:
             subject, body = tpl.subject_and_body("cancellation", **values)
-            return _message(ps, ctx, to_name=b.name, to_addr=b.email, subject=subject, body=body, message_id=mid)
+            return letter(ps, ctx, to_name=b.name, to_addr=b.email, subject=subject, body=body, message_id=mid)
 
-        planned.append(_Planned(f"cancellation:{ps.key}:{b.key}", b.id, b.key, b.email, compose))
+        planned.append(Planned(f"cancellation:{ps.key}:{b.key}", b.id, b.key, b.email, compose))
     return await _finish(ctx, ps, p, "cancellation", planned, report, dry_run, out_dir, opts)
 
 
-async def _finish(ctx: Context, ps, p: Procurement, kind: str, planned: list[_Planned], report: SendReport,
+async def _finish(ctx: Context, ps, p: Procurement, kind: str, planned: list[Planned], report: SendReport,
                   dry_run: bool, out_dir: Path | None, opts: OutboundOptions) -> SendReport:
     if not planned:
         report.warnings.append(Problem("no_recipients", "Pole kellelegi kirja saata."))
         return report
     if dry_run:
-        _write_dry_run(ctx, ps, kind, planned, out_dir, report)
+        write_dry_run(ctx, ps, kind, planned, out_dir, report)
         return report
-    password = _smtp_password(ctx, report)
+    password = smtp_password(ctx, report)
     if report.errors:
         return report
 
     def audit(repo: Repository, proc: Procurement) -> None:
         repo.audit(opts.actor, f"{kind}_letters_queued", proc.id, recipients=[pl.recipient for pl in planned])
 
-    ids = _queue(ctx, ps, p, kind, kind, planned, report, on_commit=audit, retry_failed=True, actor=opts.actor)
+    ids = queue(ctx, ps, p, kind, kind, planned, report, on_commit=audit, retry_failed=True, actor=opts.actor)
     if ids is None:
         return report
-    await _send_all(ctx, ids, report, opts, password)
+    await send_all(ctx, ids, report, opts, password)
     return report
