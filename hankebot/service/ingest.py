@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import traceback
 from datetime import datetime
+from typing import Callable
 
 from sqlmodel import select
 
@@ -55,8 +56,9 @@ def _quick_message_id(raw: bytes) -> str | None:
     return None
 
 
-def process_pending(ctx: Context, limit: int | None = None) -> int:
-    """Process every stored-but-unprocessed message in arrival order. Returns how many were handled."""
+def process_pending(ctx: Context, limit: int | None = None, on_each: Callable[[], None] | None = None) -> int:
+    """Process every stored-but-unprocessed message in arrival order. Returns how many were handled.
+    `on_each` is called after each message (e.g. a progress bar)."""
     done = 0
     while True:
         with ctx.uow() as uow:
@@ -66,6 +68,8 @@ def process_pending(ctx: Context, limit: int | None = None) -> int:
         for mid in ids:
             process_message(ctx, mid)
             done += 1
+            if on_each is not None:
+                on_each()
             if limit is not None and done >= limit:
                 return done
 

@@ -6,6 +6,8 @@ import sys
 
 from hankebot.service.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, REDACT, load, open_ctx
 
+BATCH = 25  # messages per UID FETCH
+
 
 def cmd_check_mail(args) -> int:
     from hankebot.service.check_mail import check_mail
@@ -24,11 +26,11 @@ def cmd_fetch(args) -> int:
     (messages stored before are skipped)."""
     from datetime import date
 
-    from rich.progress import Progress
-
     from hankebot.mailer.imap_listener import connect, fetch_raw, new_uids, uidvalidity_of
+    from hankebot.service.cli.progress import Stopwatch, message_bar, rate
     from hankebot.service.ingest import process_pending, store_raw
     from hankebot.service.runner import first_read_since, imap_endpoint
+    from hankebot.storage.tables import InboundMessage
 
     since = None
     if getattr(args, "since", None):
@@ -43,6 +45,7 @@ def cmd_fetch(args) -> int:
         print("no [mail.imap] in the config", file=sys.stderr)
         return EXIT_USAGE
     box = connect(ep)
+    clock = Stopwatch()
     try:
         uv = uidvalidity_of(box, ep.folder)
         with ctx.uow() as uow:
@@ -53,18 +56,24 @@ def cmd_fetch(args) -> int:
         else:
             uids = new_uids(box, last, first_read_since(ctx) if last == 0 else None)
         stored = 0
-        with Progress(disable=not sys.stderr.isatty()) as bar:
+        with message_bar() as bar:
             t = bar.add_task("fetching", total=len(uids))
-            for i in range(0, len(uids), 25):
-                for m in fetch_raw(box, ep.folder, uv, uids[i:i + 25]):
+            for i in range(0, len(uids), BATCH):
+                for m in fetch_raw(box, ep.folder, uv, uids[i:i + BATCH]):
                     stored += store_raw(ctx, m.folder, m.uidvalidity, m.uid, m.raw, m.internaldate) is not None
                     bar.advance(t)
-            t2 = bar.add_task("processing", total=None)
-            n = process_pending(ctx)
+            clock.lap("fetch")
+            with ctx.uow() as uow:  # the new ones and any stored before but not processed yet
+                pending = uow.repo.count(InboundMessage, InboundMessage.state == "stored")
+            t2 = bar.add_task("processing", total=pending)
+            n = process_pending(ctx, on_each=lambda: bar.advance(t2))
             bar.update(t2, total=n, completed=n)
+            clock.lap("processing")
     finally:
         box.logout()
-    print(f"fetched {len(uids)} message(s), {stored} new, processed {n}")
+    fetch_s, proc_s = clock.phases["fetch"], clock.phases["processing"]
+    print(f"fetched {len(uids)} message(s), {stored} new, processed {n} in {clock.total:.1f} s: "
+          f"fetch {rate(len(uids), fetch_s)} messages/s, processing {rate(n, proc_s)} messages/s")
     return EXIT_OK
 
 
