@@ -12,7 +12,7 @@ import pytest
 from hankebot.core.models import PriceBasis
 from hankebot.devstack import sample_forms as sf
 from hankebot.mailer.forms import read_cost_form, read_offer_form, recognize_form
-from hankebot.mailer.forms.cost_form import _NotSure, _xlsx_formulas, _xlsx_formulas_quick
+from hankebot.mailer.forms.cost_formulas import _NotSure, _xlsx_formulas, _xlsx_formulas_quick
 from hankebot.mailer.forms.memo import read_once
 from hankebot.mailer.forms.offer_form import offer_rows
 from hankebot.mailer.forms.safety import check_zip

@@ -5,7 +5,6 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email import policy
 from email.header import decode_header, make_header
 from email.message import Message
 from email.feedparser import BytesFeedParser

@@ -5,7 +5,8 @@ are never run). Whether a price cell is a formula matters only when it reads as 
 then, for .xlsx/.xlsm, the cell's element in the sheet XML says so (`<f>`), and openpyxl is asked
 instead whenever that XML is anything but plain (shared/array formulas, text cells, rows or cells
 without a reference...). The `formulas` package evaluates a formula whose cached value is missing.
-A cost form sent as PDF is read from its text (pypdf).
+A cost form sent as PDF is read from its text (pypdf; cost_pdf.py). Formula detection and evaluation
+live in cost_formulas.py.
 
 Which basis: the spec lists one price cell per basis (sheet + cell). A cell counts as
 "filled" when it holds a non-zero number, a typed (non-formula) zero, text, or a formula
@@ -24,25 +25,22 @@ A PriceReading with problems needs a human; `price` is still set when a number w
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import math
-import os
-import re
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from xml.etree import ElementTree
 
 from hankebot.core.amounts import format_amount_et, parse_amount
 from hankebot.core.models import CostFormSpec, PriceBasis, PriceCell, PriceReading
 from hankebot.core.problems import Problem
+from hankebot.mailer.forms.cost_formulas import (
+    _cell_index, _evaluate_xlsx, _ods_formulas, _xlsx_formulas, _xlsx_formulas_quick,
+)
+from hankebot.mailer.forms.cost_pdf import read_pdf
 from hankebot.mailer.forms.safety import check_zip, too_large
-from hankebot.mailer.forms.text import SPREADSHEET_TYPES, is_fatal, norm, pdf_text, sniff
+from hankebot.mailer.forms.text import SPREADSHEET_TYPES, is_fatal, norm, sniff
 
 CENT = Decimal("0.01")
-MAX_FORMULAS_TO_EVALUATE = 2000  # larger workbooks are not evaluated (time bound)
 
 BASIS_ET = {
     PriceBasis.NATURAL_TOTAL: "füüsilise isiku kogukulu",
@@ -97,16 +95,6 @@ class _Cell:
         return True
 
 
-def _cell_index(ref: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*([A-Za-z]{1,3})(\d{1,7})\s*", ref)
-    if not m:
-        raise ValueError(f"bad cell reference {ref!r}")
-    col = 0
-    for ch in m.group(1).upper():
-        col = col * 26 + (ord(ch) - 64)
-    return int(m.group(2)) - 1, col - 1
-
-
 def _find_sheet(names: list[str], wanted: str) -> str | None:
     key = norm(wanted)
     for name in names:
@@ -130,213 +118,6 @@ def _classify(raw: object) -> tuple[str, Decimal | None, str]:
         d = parse_amount(s)
         return ("number", d, s) if d is not None else ("text", None, s)
     return "text", None, str(raw)
-
-
-# --- formula detection -------------------------------------------------------------------
-
-
-def _xlsx_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-    """Formula text (or None) of each (sheet, A1) in an xlsx/xlsm, via openpyxl read-only."""
-    import openpyxl
-
-    out: dict[tuple[str, str], str | None] = {}
-    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_vba=False)
-    try:
-        for sheet, ref in cells:
-            row, col = _cell_index(ref)
-            value = None
-            for r in wb[sheet].iter_rows(min_row=row + 1, max_row=row + 1, min_col=col + 1, max_col=col + 1):
-                for c in r:
-                    value = c.value
-            out[(sheet, ref)] = value if isinstance(value, str) and value.startswith("=") else None
-    finally:
-        wb.close()
-    return out
-
-
-_X_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_X_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_WORKSHEET_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
-_OFFICE_DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
-_COORD = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-class _NotSure(Exception):
-    """The quick formula check met something unusual: ask openpyxl instead."""
-
-
-def _xlsx_sheet_paths(zf: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name -> worksheet part path, from the workbook's own relationships (names unique)."""
-    root_rels = ElementTree.fromstring(zf.read("_rels/.rels"))
-    office = [r.get("Target", "").lstrip("/") for r in root_rels.iter(f"{_PKG_REL}Relationship")
-              if r.get("Type") == _OFFICE_DOC_REL]
-    if office != ["xl/workbook.xml"]:
-        raise _NotSure()
-    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-    targets: dict[str, str] = {}
-    for r in rels.iter(f"{_PKG_REL}Relationship"):
-        if r.get("Type") == _WORKSHEET_REL and r.get("TargetMode") != "External":
-            t = r.get("Target", "")
-            targets[r.get("Id", "")] = t.lstrip("/") if t.startswith("/") else "xl/" + t
-    paths: dict[str, str] = {}
-    for sheet in ElementTree.fromstring(zf.read("xl/workbook.xml")).iter(f"{_X_MAIN}sheet"):
-        name, rid = sheet.get("name"), sheet.get(f"{_X_REL}id")
-        if name is None or name in paths or rid not in targets:
-            raise _NotSure()
-        paths[name] = targets[rid]
-    return paths
-
-
-def _openpyxl_could_open(zf: zipfile.ZipFile) -> None:
-    """Raises where openpyxl's loader would fail early: an XML part that is not well-formed (its own
-    parser) or no workbook part in the manifest. (The reader answered "unreadable" for such files before
-    the quick check existed, and still does.)"""
-    from openpyxl.packaging.manifest import Manifest
-    from openpyxl.reader.excel import _find_workbook_part
-    from openpyxl.xml.functions import fromstring
-
-    for name in zf.namelist():
-        if name.endswith((".xml", ".rels", ".vml")):
-            fromstring(zf.read(name))
-    manifest = Manifest.from_tree(fromstring(zf.read("[Content_Types].xml")))
-    if _find_workbook_part(manifest).PartName != "/xl/workbook.xml":
-        raise _NotSure()
-
-
-def _xlsx_cell_formula(zf: zipfile.ZipFile, path: str, ref: str) -> str | None:
-    """What openpyxl (read-only, data_only=False) reports for one cell: its formula text or None.
-    Raises _NotSure on anything but plain rows/cells (then openpyxl decides)."""
-    row_no, col_no = _cell_index(ref)
-    row_no += 1
-    col = ref.strip().upper().rstrip("0123456789")
-    found = None
-    with zf.open(path) as fh:
-        for _event, el in ElementTree.iterparse(fh, events=("end",)):
-            if el.tag != f"{_X_MAIN}row":
-                continue
-            r = el.get("r", "")
-            if not r.isdigit():
-                raise _NotSure()
-            idx = int(r)
-            if idx > row_no:
-                break
-            for c in el:
-                m = _COORD.fullmatch(c.get("r", "")) if c.tag == f"{_X_MAIN}c" else None
-                if m is None:
-                    raise _NotSure()
-                if idx == row_no and m.group(1) == col:
-                    found = c  # the last cell of that column wins, as in openpyxl
-            if idx == row_no:
-                break  # openpyxl reads the first row element with this number only
-            el.clear()
-    if found is None:
-        return None
-    f = found.find(f"{_X_MAIN}f")
-    if f is not None:
-        if f.get("t") in ("shared", "array") or f.attrib.keys() - {"ca", "aca", "bx", "dt2D", "dtr"}:
-            raise _NotSure()  # openpyxl rewrites these formulas; only "is a formula" is needed, but be exact
-        return "=" + (f.text or "")
-    t = found.get("t", "n")
-    v = found.findtext(f"{_X_MAIN}v", None) or None
-    if t == "n" and (v is None or _NUMBER.fullmatch(v.strip())):
-        return None
-    raise _NotSure()  # text cells may start with "=" (openpyxl would call that a formula)
-
-
-def _xlsx_formulas_quick(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-    """`_xlsx_formulas` without loading the workbook: the sheet XML of the wanted cells only."""
-    zf = zipfile.ZipFile(io.BytesIO(data))
-    _openpyxl_could_open(zf)
-    paths = _xlsx_sheet_paths(zf)
-    out: dict[tuple[str, str], str | None] = {}
-    for sheet, ref in cells:
-        if sheet not in paths or paths[sheet] not in zf.NameToInfo:
-            raise _NotSure()
-        out[(sheet, ref)] = _xlsx_cell_formula(zf, paths[sheet], ref)
-    return out
-
-
-_ODS_NS = {
-    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
-}
-
-
-def _ods_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-    """Formula attribute (or None) of each (sheet, A1) in an ods content.xml."""
-    t = "{%s}" % _ODS_NS["table"]
-    wanted: dict[str, list[tuple[int, int, str]]] = {}
-    for sheet, ref in cells:
-        r, c = _cell_index(ref)
-        wanted.setdefault(sheet, []).append((r, c, ref))
-    out: dict[tuple[str, str], str | None] = {(s, ref): None for s, ref in cells}
-    root = ElementTree.fromstring(zipfile.ZipFile(io.BytesIO(data)).read("content.xml"))
-    for table in root.iter(f"{t}table"):
-        name = table.get(f"{t}name", "")
-        if name not in wanted:
-            continue
-        row_i = 0
-        for row in table.iter(f"{t}table-row"):
-            repeat_r = min(int(row.get(f"{t}number-rows-repeated", "1") or 1), 1_048_576)
-            col_i = 0
-            for cell in row:
-                if cell.tag not in (f"{t}table-cell", f"{t}covered-table-cell"):
-                    continue
-                repeat_c = min(int(cell.get(f"{t}number-columns-repeated", "1") or 1), 16_384)
-                formula = cell.get(f"{t}formula")
-                for r, c, ref in wanted[name]:
-                    if row_i <= r < row_i + repeat_r and col_i <= c < col_i + repeat_c:
-                        out[(name, ref)] = formula
-                col_i += repeat_c
-            row_i += repeat_r
-    return out
-
-
-def _evaluate_xlsx(data: bytes, targets: list[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
-    """Evaluate formula cells of an xlsx with the `formulas` package. Missing keys: failed."""
-    import openpyxl
-
-    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_vba=False)
-    try:
-        count = 0
-        for ws in wb.worksheets:
-            for row in ws.iter_rows(values_only=True):
-                count += sum(1 for v in row if isinstance(v, str) and v.startswith("="))
-                if count > MAX_FORMULAS_TO_EVALUATE:
-                    return {}
-    finally:
-        wb.close()
-
-    import formulas
-
-    results: dict[tuple[str, str], Decimal] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "costform.xlsx")
-        with open(path, "wb") as fh:
-            fh.write(data)
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
-            model = formulas.ExcelModel().loads(path).finish()
-            solution = model.calculate()
-    by_key = {}
-    for key, value in solution.items():
-        m = re.fullmatch(r"'?\[[^\]]*\](.*?)'?!([A-Z]+\d+)", str(key))
-        if m:
-            by_key[(norm(m.group(1)), m.group(2))] = value
-    for sheet, ref in targets:
-        value = by_key.get((norm(sheet), ref.upper()))
-        if value is None:
-            continue
-        raw = getattr(value, "value", value)
-        try:
-            raw = raw[0][0] if hasattr(raw, "__getitem__") and not isinstance(raw, str) else raw
-            x = float(raw)
-        except (TypeError, ValueError, IndexError):
-            continue
-        d = float_to_decimal(x)
-        if d is not None:
-            results[(sheet, ref)] = d
-    return results
 
 
 # --- spreadsheet reading -----------------------------------------------------------------
@@ -394,91 +175,6 @@ def _read_spreadsheet(data: bytes, kind: str, spec: CostFormSpec) -> tuple[list[
                 c.state = "unevaluated"
                 c.text = formulas.get(key) or ""
     return cells, problems
-
-
-# --- PDF ---------------------------------------------------------------------------------
-
-_AMOUNT_TOKEN = re.compile(
-    r"(?:€\s?|eur\s)?[-\u2212]?\d[\d\s.,'\u00a0\u202f\u2009]*(?:[.,]-|\d)(?:\s?(?:€|eurot|eur))?",
-    re.IGNORECASE,
-)
-
-
-_COLUMN_AMOUNT = re.compile(r"(?<![\d,.])\d{1,3}(?:[ \u00a0\u202f]\d{3})*(?:[.,]\d{2})(?![\d])|(?<![\d,.])\d+[.,]\d{2}(?!\d)")
-_PERCENT = re.compile(r"[-\u2212]?\d+(?:[.,]\d+)?\s*%")
-
-
-def _amount_in(text: str, last: bool = False) -> Decimal | None:
-    """The amount in a bit of PDF text; percentages ("sotsiaalmaks 33%", "Käibemaks 24%") are never amounts.
-    `last`: the last amount of the line (a table row whose last column is the total)."""
-    text = _PERCENT.sub(" ", text).strip().lstrip(":=").strip()
-    if not text:
-        return None
-    d = parse_amount(text)
-    if d is not None:
-        return d
-    found = [d for d in (parse_amount(m.group(0).strip()) for m in _AMOUNT_TOKEN.finditer(text)) if d is not None]
-    if not found or last:  # a row of columns "2 000,00 480,00 2 480,00": amounts with decimals, one by one
-        cols = [d for d in (parse_amount(m.group(0)) for m in _COLUMN_AMOUNT.finditer(text)) if d is not None]
-        found = cols or found
-    if not found:
-        return None
-    return found[-1] if last else found[0]
-
-
-_LEGAL_TOTAL = re.compile(r"kogukulu\s*\(?\s*(?:koos\s+(?:km|käibemaks\w*)|(?:km|käibemaksu)[\s-]*ga)\b\s*\)?")
-_NATURAL_TOTAL = re.compile(r"kogukulu\b(?!\s*\(?\s*(?:km|käibemaks|koos))(?:\s*\((?:eurot?|eur|€)\))?")
-
-
-def _pdf_basis(line: str) -> tuple[PriceBasis | None, str]:
-    """The basis a PDF text line is the labelled total of ("kogukulu km-ga" / "kogukulu"), and the text
-    after the label. A header row naming other columns first ("Maksumus km-ta  Käibemaks 24%  kogukulu
-    km-ga") is the legal total's label too."""
-    key = norm(line)
-    m = _LEGAL_TOTAL.search(key)
-    if m:
-        return PriceBasis.LEGAL_WITH_VAT, key[m.end():]
-    m = _NATURAL_TOTAL.search(key)
-    if m and "käibemaks" not in key[m.start():]:
-        return PriceBasis.NATURAL_TOTAL, key[m.end():]
-    return None, ""
-
-
-def _read_pdf(data: bytes, spec: CostFormSpec) -> PriceReading:
-    text = pdf_text(data)
-    lines = [ln for ln in text.splitlines()]
-    found: dict[PriceBasis, set[Decimal]] = {}
-    for i, line in enumerate(lines):
-        basis, rest = _pdf_basis(line)
-        if basis is None:
-            continue
-        amount = _amount_in(rest)
-        if amount is None and i + 1 < len(lines) and _pdf_basis(lines[i + 1])[0] is None:
-            # the label ends its line (a column header or a label cell): the total is the next line's last amount
-            amount = _amount_in(lines[i + 1], last=True)
-        if amount is not None and amount != 0:
-            found.setdefault(basis, set()).add(amount)
-    sheets = {c.basis: c.sheet for c in spec.cells}
-    manual = Problem(
-        "price_needs_manual_entry",
-        "Maksumuse vorm on PDF-failina ja hinda ei õnnestunud sellest üheselt välja lugeda. "
-        "Palun avage fail ja sisestage hind käsitsi.",
-    )
-    if len(found) > 1:
-        shown = "; ".join(f"{BASIS_ET[b]} {', '.join(format_amount_et(v) for v in sorted(vs))}" for b, vs in found.items())
-        return PriceReading(problems=[Problem(
-            "ambiguous_price",
-            f"Maksumuse vormis (PDF) on täidetud nii füüsilise kui ka juriidilise isiku maksumus ({shown}). "
-            "Palun kontrollige, kumba hinda pakkuja mõtleb.",
-        )])
-    if len(found) == 1:
-        basis, values = next(iter(found.items()))
-        if len(values) == 1:
-            price = next(iter(values))
-            reading = PriceReading(price=price, basis=basis, sheet=sheets.get(basis))
-            reading.problems.extend(_plausibility(price, spec))
-            return reading
-    return PriceReading(problems=[manual])
 
 
 # --- decisions ---------------------------------------------------------------------------
@@ -568,7 +264,7 @@ def read_cost_form(data: bytes, filename: str, spec: CostFormSpec) -> PriceReadi
         kind = sniff(data, filename)
         if kind == "pdf":
             try:
-                return _read_pdf(data, spec)
+                return read_pdf(data, spec)
             except BaseException as exc:  # noqa: BLE001
                 if is_fatal(exc):
                     raise
