@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 
 from machine import machine_info, machine_line  # noqa: E402
 
-NAMES = ("extract", "ingest", "latency", "memory", "evaluation")
+NAMES = ("extract", "ingest", "latency", "memory", "evaluation", "startup")
 
 
 def plan(quick: bool, full: bool) -> list[tuple[str, str, list[str], int]]:
@@ -37,6 +37,7 @@ def plan(quick: bool, full: bool) -> list[tuple[str, str, list[str], int]]:
     runs.append(("latency", "bench_latency.py", ["--n", str(lat)], 120 + lat * 2))
     runs.append(("memory", "bench_memory.py", ["--batches", *mem], 900))
     runs.append(("evaluation", "bench_evaluation.py", ["--procurements", str(procs)], 600))
+    runs.append(("startup", "bench_startup.py", ["--rounds", "5" if quick else "9"], 600))
     return runs
 
 
@@ -95,6 +96,11 @@ def summary_rows(results: list[tuple[str, dict]]) -> list[tuple[str, str, str, s
                          f"{s['report_cold_s']:.1f} s", "(no goal)", "-"))
             rows.append((f"evaluation {m['procurements']} procurements", f"results() each: total {m['total_s']:.2f} s, "
                          f"mean {m['mean_ms']:.1f} ms", "(no goal)", "-"))
+        elif name == "startup":
+            for cmd, c in r["commands"].items():
+                rows.append((f"cold start: hankebot {'--help' if cmd == 'help' else cmd}",
+                             f"{c['median_s'] * 1000:.0f} ms, {c['ratio']:.1f}x python -c pass "
+                             f"({r['floor_s'] * 1000:.0f} ms)", f"<= {r['goal_s']} s", _met(c["goal_met"])))
     return rows
 
 
