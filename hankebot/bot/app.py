@@ -110,5 +110,6 @@ async def run_bot(ctx: Context, stop_event: asyncio.Event, poll_timeout: float =
 
 async def run_frontend(ctx: Context, stop_event: asyncio.Event) -> None:
     """What `hankebot run` and the demo start next to the service: the bot with its outbox worker; with no
-    token, the console outbox worker printing every notification (staff chats' rows too)."""
-    await run_bot(ctx, stop_event, outbox_poll_seconds=0.5)
+    token, the console outbox worker printing every notification (staff chats' rows too). The worker is woken
+    when this process commits an event; its 2 s poll only picks up rows another process (a CLI command) added."""
+    await run_bot(ctx, stop_event, outbox_poll_seconds=2.0)

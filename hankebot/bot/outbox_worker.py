@@ -37,8 +37,9 @@ from hankebot.bot.console import ConsoleSender
 from hankebot.bot.render import render
 from hankebot.bot.texts import MAX_CAPTION, MAX_PARTS_AS_MESSAGES, clip, split_html, strip_html
 from hankebot.service.context import Context
-from hankebot.service.notify import CONSOLE_CHAT
+from hankebot.service.notify import CONSOLE_CHAT, outbox_wake
 from hankebot.storage.tables import Notification
+from hankebot.storage.uow import NOTIFICATIONS, announce
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,8 @@ def release_held(ctx: Context, ids: list[int] | None = None) -> int:
         if ids is not None:
             q = q.where(col(Notification.id).in_(ids))
         n = uow.session.exec(q.values(state="pending", next_attempt_at=None)).rowcount  # type: ignore[call-overload]
+        if n:
+            announce(uow.session, NOTIFICATIONS)  # wakes this process's worker
         uow.commit()
     return int(n or 0)
 
@@ -296,20 +299,51 @@ async def drain_once(ctx: Context, sender: TelegramSender | None, console: Conso
     return sent
 
 
+async def _sleep(stop_event: asyncio.Event, woken: asyncio.Event, seconds: float) -> None:
+    """Until `stop_event` or `woken` is set, or `seconds` pass."""
+    if seconds <= 0 or stop_event.is_set() or woken.is_set():
+        return
+    waits = [asyncio.ensure_future(stop_event.wait()), asyncio.ensure_future(woken.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+def _next_wait(ctx: Context, poll_seconds: float) -> float:
+    """Seconds until the next drain without a wake: the poll, or sooner when a held-back row falls due."""
+    now = ctx.now()
+    with ctx.uow() as uow:
+        due = uow.repo.next_notification_retry(now)
+    return poll_seconds if due is None else max(0.0, min(poll_seconds, (due - now).total_seconds()))
+
+
 async def run_outbox(ctx: Context, sender: TelegramSender | None, stop_event: asyncio.Event,
-                     poll_seconds: float = 1.0, console: ConsoleSender | None = None,
-                     console_all: bool = False) -> None:
+                     poll_seconds: float = 5.0, console: ConsoleSender | None = None,
+                     console_all: bool = False, limit: int = 50) -> None:
     """Drain the outbox until `stop_event` is set (`console_all`: see drain_once). Rows interrupted by a
-    crash go to 'held' first."""
+    crash go to 'held' first.
+
+    The worker is woken when a unit of work in this process commits notification rows (service.notify.
+    outbox_wake), so a new event is sent at once; a row held back for a retry is drained when it falls due.
+    `poll_seconds` is only the fallback for rows another process added (a CLI command)."""
     n = recover_interrupted(ctx)
     if n:
         log.warning("%d notification(s) were being sent at the last stop; held for staff review (/held)", n)
-    while not stop_event.is_set():
-        try:
-            await drain_once(ctx, sender, console, console_all=console_all)
-        except Exception:  # a database hiccup must not end the worker
-            log.exception("outbox worker: drain failed")
-        try:
-            await asyncio.wait_for(stop_event.wait(), timeout=poll_seconds)
-        except asyncio.TimeoutError:
-            pass
+    with outbox_wake(ctx) as woken:
+        while not stop_event.is_set():
+            woken.clear()  # before reading the due rows: a commit from now on wakes the next round
+            sent = 0
+            try:
+                sent = await drain_once(ctx, sender, console, limit=limit, console_all=console_all)
+            except Exception:  # a database hiccup must not end the worker
+                log.exception("outbox worker: drain failed")
+            if sent >= limit:
+                continue  # a full batch: more may be due
+            try:
+                wait = _next_wait(ctx, poll_seconds)
+            except Exception:
+                log.exception("outbox worker: next due time")
+                wait = poll_seconds
+            await _sleep(stop_event, woken, wait)

@@ -1,6 +1,7 @@
 """What every service function needs: the loaded config, the database, the raw store and a clock."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -12,6 +13,8 @@ from hankebot.service.sync import sync_config
 from hankebot.storage.database import make_engine, migrate
 from hankebot.storage.raw_store import RawStore
 from hankebot.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -25,9 +28,19 @@ class Context:
     raw: RawStore
     clock: Callable[[], datetime] = utc_now
     listeners: list = field(default_factory=list)  # callables(event: str, **kw): e.g. the scheduler re-planning
+    # callables(topics: frozenset[str]) run right after a unit of work committed a change of those topics
+    # (storage.uow.NOTIFICATIONS: new or re-queued notification rows), in the committing thread
+    commit_hooks: list = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+        return UnitOfWork(self.engine, on_commit=self._committed)
+
+    def _committed(self, topics: frozenset[str]) -> None:
+        for fn in list(self.commit_hooks):
+            try:
+                fn(topics)
+            except Exception:  # the data is committed; a hook's failure must not look like the commit's
+                log.exception("commit hook %r", fn)
 
     def now(self) -> datetime:
         return self.clock()

@@ -2,13 +2,22 @@
 chat (deduplicated per event key and chat) in the caller's transaction, as the event's kind and JSON facts
 (core/events.py); the notification worker (bot/outbox_worker.py) renders each row into Estonian when it
 delivers it, reading the procurement's state at that moment (bot/render.py), and sends it. Chat 0 stands
-for the console (no bot token configured, e.g. the demo)."""
+for the console (no bot token configured, e.g. the demo).
+
+The worker does not poll for new rows: `outbox_wake` gives it an event that is set as soon as a unit of work
+in this process has committed new (or re-queued) rows, whatever thread committed them (the IMAP listener
+and pipeline run in a worker thread)."""
 from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from typing import Iterator
 
 from hankebot.core.events import Event, Rendered
 from hankebot.service.context import Context
 from hankebot.storage.repository import Repository
 from hankebot.storage.tables import Notification
+from hankebot.storage.uow import NOTIFICATIONS
 
 CONSOLE_CHAT = 0
 #: notifications whose text is a bid's detail (who bid, with what files and problems): sealed until the opening
@@ -80,3 +89,26 @@ def enqueue(
     event. Never for anything that may carry a sealed bid's content: use `publish` with an event."""
     return publish(ctx, repo, kind, Rendered(procurement_id=procurement_id, text=text), event_key,
                    procurement_id, quiet, payload, chats)
+
+
+@contextmanager
+def outbox_wake(ctx: Context) -> Iterator[asyncio.Event]:
+    """An asyncio.Event of the running loop, set right after any unit of work on `ctx` commits notification
+    rows (storage.uow.NOTIFICATIONS), from any thread. The worker clears it before it reads the due rows,
+    so a commit during a drain wakes it again. Rows committed by another process are not seen: the worker
+    keeps a slow poll for those."""
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def hook(topics: frozenset[str]) -> None:
+        if NOTIFICATIONS in topics:
+            try:
+                loop.call_soon_threadsafe(woken.set)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
+
+    ctx.commit_hooks.append(hook)
+    try:
+        yield woken
+    finally:
+        ctx.commit_hooks.remove(hook)

@@ -180,6 +180,14 @@ class Repository:
             q = q.where(col(Notification.chat_id).in_(chat_ids))
         return list(self.s.exec(q.order_by(Notification.id).limit(limit)))
 
+    def next_notification_retry(self, now: datetime) -> datetime | None:
+        """When the earliest pending row held back (a retry, an outage) becomes due; None if none is."""
+        q = (select(Notification.next_attempt_at)
+             .where(Notification.state == "pending", Notification.quiet == False)  # noqa: E712
+             .where(col(Notification.next_attempt_at) > now)
+             .order_by(col(Notification.next_attempt_at)).limit(1))
+        return self.s.exec(q).first()
+
     def notifications(self, kind: str | None = None, state: str | None = None) -> list[Notification]:
         q = select(Notification)
         if kind:
