@@ -95,3 +95,31 @@ def test_help_loads_no_database_bot_or_document_library():
     assert r.returncode == 0, r.stderr
     assert "Exit codes" in r.stdout
     assert r.stderr.strip() == "[]", r.stderr
+
+
+_LOADED = ("import sys\nfrom hankebot.app import main\ncode = main(sys.argv[1:])\n"
+           "names = ('sqlalchemy', 'alembic', 'telegram', 'openpyxl', 'docx', 'hankebot.service.evaluation', "
+           "'hankebot.mailer.forms', 'hankebot.bot')\n"
+           "print(code, sorted({n for n in names for m in sys.modules if m == n or m.startswith(n + '.')}), "
+           "file=sys.stderr)\n")
+
+
+def _loaded(*args: str, cwd: Path) -> tuple[int, str]:
+    r = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    code, _, names = r.stderr.strip().splitlines()[-1].partition(" ")
+    return int(code), names
+
+
+def test_status_and_inspect_load_only_what_they_use(tmp_path):
+    """status on a database at head: no Alembic, evaluation, form readers or bot; inspect: no database at all
+    (structural checks of the start-up, not timings)."""
+    from hankebot.devstack import sample_mail as sm
+
+    path = make_config(tmp_path, deadline=datetime(2030, 1, 20, 15, 0))
+    assert run("--config", str(path), "migrate", cwd=tmp_path).returncode == 0
+    code, names = _loaded("--config", str(path), "status", cwd=tmp_path)
+    assert code == 0 and names == "['sqlalchemy']", names
+    eml = tmp_path / "q.eml"
+    eml.write_bytes(sm.question_message("kadri.jogi@example.com", "Kadri Jõgi"))
+    code, names = _loaded("--config", str(path), "inspect", str(eml), "--json", cwd=tmp_path)
+    assert code == 0 and "sqlalchemy" not in names and "telegram" not in names and "hankebot.bot" not in names, names
