@@ -170,7 +170,8 @@ def _parse_into(raw: bytes, limits: AttachmentLimits, out: ParsedMessage) -> Non
     out.received_newest = _received_newest(msg)
     out.auth_results = [" ".join(str(v).split()) for k, v in msg.raw_items()
                         if k.lower() == "authentication-results"][:50]
-    out.loop_headers = {h: header(msg, h) for h in LOOP_HEADERS if header(msg, h)}
+    present = {str(k).lower() for k in msg.keys()}  # header() of an absent name is "" (each read once)
+    out.loop_headers = {h: v for h in LOOP_HEADERS if h in present and (v := header(msg, h))}
     for name in ("x-autorespond",):  # also present-but-empty counts
         if name in msg and name not in out.loop_headers:
             out.loop_headers[name] = "yes"
