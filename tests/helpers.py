@@ -179,3 +179,14 @@ def with_text(ctx: Context, notes: list) -> list:
         if not n.text:
             n.text = render(ctx, n)[0]
     return notes
+
+
+def enqueue_text(ctx: Context, repo, kind: str, text: str, event_key: str, procurement_id: int | None = None,
+                 quiet: bool = False, payload: dict | None = None, chats: list[int] | None = None) -> list:
+    """An outbox row of a fixed text (as a row from before events), for tests of delivery itself: the
+    service has no such path, every notice it makes is a domain event (service.notify.publish)."""
+    from hankebot.core.events import Rendered
+    from hankebot.service.notify import publish
+
+    return publish(ctx, repo, kind, Rendered(procurement_id=procurement_id, text=text), event_key, procurement_id,
+                   quiet, payload, chats)

@@ -299,13 +299,13 @@ async def test_with_two_procurements_the_bot_asks_which(tmp_path, api):
 async def test_question_button_leads_to_a_confirmed_clarification(ctx, api, bot):
     from hankebot.bot.outbox_worker import TelegramSender, drain_once
     from hankebot.bot.texts import question_payload, question_text
-    from hankebot.service.notify import enqueue
+    from helpers import enqueue_text
 
     with ctx.uow() as uow:
         pid = uow.repo.procurement(PROC_KEY).id
-        enqueue(ctx, uow.repo, "question", question_text("302834", "Kadri Jõgi", ctx.local(BEFORE), "Küsimus",
-                                                         "Kas võib pakkuda kahte gruppi?"), "q1", pid,
-                payload=question_payload(pid))
+        enqueue_text(ctx, uow.repo, "question", question_text("302834", "Kadri Jõgi", ctx.local(BEFORE), "Küsimus",
+                                                              "Kas võib pakkuda kahte gruppi?"), "q1", pid,
+                     payload=question_payload(pid))
         uow.commit()
     assert await drain_once(ctx, TelegramSender(bot.bot)) == 1
     note = await api.wait_for_message(STAFF, timeout=5)

@@ -11,9 +11,8 @@ from hankebot.bot.console import ConsoleSender
 from hankebot.bot.outbox_worker import TelegramSender, drain_once, plan_steps, recover_interrupted, release_held
 from hankebot.bot.texts import new_bid_text
 from hankebot.devstack.telegram_api import FakeTelegramAPI
-from hankebot.service.notify import enqueue
 from hankebot.storage.tables import Notification
-from helpers import Clock, make_ctx, utc
+from helpers import Clock, enqueue_text, make_ctx, utc
 
 STAFF = 5001
 STAFF_CFG = {"staff": [{"name": "Taimi Nilson", "user_id": STAFF}]}
@@ -45,7 +44,7 @@ async def sender(api):
 
 def notify(ctx, text: str, key: str, chats=None, quiet: bool = False, payload=None) -> None:
     with ctx.uow() as uow:
-        enqueue(ctx, uow.repo, "test", text, key, quiet=quiet, payload=payload, chats=chats)
+        enqueue_text(ctx, uow.repo, "test", text, key, quiet=quiet, payload=payload, chats=chats)
         uow.commit()
 
 

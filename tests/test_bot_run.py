@@ -8,15 +8,14 @@ import pytest
 
 from hankebot.bot.app import run_bot
 from hankebot.devstack.telegram_api import FakeTelegramAPI
-from hankebot.service.notify import enqueue
-from helpers import Clock, make_ctx, utc
+from helpers import Clock, enqueue_text, make_ctx, utc
 
 STAFF = 5001
 
 
 def notify(ctx, text: str, key: str, chats=None) -> None:
     with ctx.uow() as uow:
-        enqueue(ctx, uow.repo, "test", text, key, chats=chats)
+        enqueue_text(ctx, uow.repo, "test", text, key, chats=chats)
         uow.commit()
 
 

@@ -13,8 +13,7 @@ from telegram import Bot
 
 from hankebot.bot.outbox_worker import TelegramSender, run_outbox
 from hankebot.devstack.telegram_api import FakeTelegramAPI
-from hankebot.service.notify import enqueue
-from helpers import make_ctx
+from helpers import enqueue_text, make_ctx
 from test_faults_env import notification_rows
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,7 +24,7 @@ STAFF_CFG = {"staff": [{"name": "Taimi Nilson", "user_id": STAFF}]}
 
 def _notify(ctx, i: int) -> None:
     with ctx.uow() as uow:
-        enqueue(ctx, uow.repo, "test", f"Teade nr {i}", f"fault-test:{i}")
+        enqueue_text(ctx, uow.repo, "test", f"Teade nr {i}", f"fault-test:{i}")
         uow.commit()
 
 

@@ -17,8 +17,7 @@ import pytest
 
 from hankebot.devstack import sample_mail as sm
 from hankebot.devstack.telegram_api import FakeTelegramAPI
-from hankebot.service.notify import enqueue
-from helpers import REPO
+from helpers import REPO, enqueue_text
 from test_faults_env import MailEnv, _own_mail_server, inbound_rows, mail, notification_rows, outbound_rows  # noqa: F401
 
 pytestmark = [pytest.mark.mailserver, pytest.mark.slow, pytest.mark.timeout(150)]
@@ -105,7 +104,7 @@ async def test_service_killed_9_repeatedly_loses_and_duplicates_nothing(mail, tm
             # a positive signal instead of a pause: a marker notification, sent after every earlier row (the
             # worker goes oldest first), so a late duplicate of one of them would be in before it
             with ctx.uow() as uow:
-                enqueue(ctx, uow.repo, "test", "Märgis: kõik saadetud", "kill9-marker")
+                enqueue_text(ctx, uow.repo, "test", "Märgis: kõik saadetud", "kill9-marker")
                 uow.commit()
             await api.wait_for_message(STAFF, predicate=lambda m: m.get("text") == "Märgis: kõik saadetud",
                                        timeout=30)

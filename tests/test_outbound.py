@@ -349,6 +349,29 @@ async def test_permanent_refusal_is_recorded_with_the_server_text(mail, user_poo
     assert env.wait_counts({env.tender: 3}) == {env.tender: 3}
 
 
+async def test_failure_notice_is_an_event_of_facts_rendered_at_delivery(mail, user_pool, tmp_path, monkeypatch):
+    """The outbox row of a failed message holds facts only (no text made by the sender); the text is made
+    when it is delivered, with the server's reply escaped for Telegram HTML (Postfix puts <address> in it)."""
+    from hankebot.bot.texts import strip_html
+
+    outsider = {"key": "outsider", "name": "Väline OÜ", "email": "pakkumised@elsewhere.example"}
+    env = Env(mail, user_pool, tmp_path, monkeypatch, n_bidders=1, auth=False, extra_bidders=[outsider])
+    report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))
+    assert [who for who, _ in report.failed] == ["pakkumised@elsewhere.example"]
+    with env.ctx.uow() as uow:
+        (note,) = uow.repo.notifications(kind="outbound_failed")
+        assert note.text == ""
+        facts = note.facts
+        assert facts["event"] == "outbound_failed" and facts["what"] == "invitation"
+        assert facts["proc_key"] == "302834" and facts["recipient"] == "pakkumised@elsewhere.example"
+        assert "Relay access denied" in facts["error"] and facts["error"] == report.failed[0][1]
+        (text,) = [n.text for n in with_text(env.ctx, [note])]
+    assert "<pakkumised@elsewhere.example>" in facts["error"]  # Postfix names the refused address in <>
+    assert "<" not in text and "&lt;pakkumised@elsewhere.example&gt;" in text  # escaped: valid Telegram HTML
+    assert strip_html(text) == (f"⚠️ Hange 302834: Kutset ei õnnestunud saata aadressile pakkumised@elsewhere.example."
+                                f"\nPõhjus: {facts['error']}")
+
+
 async def test_wrong_smtp_password_stops_at_the_first_message(env: Env, monkeypatch, wrong_password: str):
     monkeypatch.setenv("HANKEBOT_SMTP_PASSWORD", wrong_password)
     report = await send_invitations(env.ctx, "302834", opts=OutboundOptions(**FAST))

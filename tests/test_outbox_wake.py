@@ -20,11 +20,10 @@ from hankebot.bot.outbox_worker import TelegramSender, release_held, run_outbox
 from hankebot.devstack.telegram_api import FakeTelegramAPI
 from hankebot.service.config import load_config
 from hankebot.service.context import open_context
-from hankebot.service.notify import enqueue
 from hankebot.service.runner import run_service
 from hankebot.storage.tables import Notification
 from hankebot.storage.uow import NOTIFICATIONS
-from helpers import make_ctx
+from helpers import enqueue_text, make_ctx
 from telegram import Bot
 
 STAFF = 5001
@@ -52,7 +51,7 @@ def _logged_in(server, user: MailUser) -> bool:
 
 def _notify(ctx, text: str, key: str) -> None:
     with ctx.uow() as uow:
-        enqueue(ctx, uow.repo, "test", text, key)
+        enqueue_text(ctx, uow.repo, "test", text, key)
         uow.commit()
 
 
@@ -138,12 +137,12 @@ def test_the_commit_hook_runs_after_the_commit_and_sees_the_rows(tmp_path):
 
     ctx.commit_hooks.append(hook)
     with ctx.uow() as uow:  # rolled back: no wake
-        enqueue(ctx, uow.repo, "test", "Tagasi võetud", "gone")
+        enqueue_text(ctx, uow.repo, "test", "Tagasi võetud", "gone")
     with ctx.uow() as uow:  # a commit without notification rows: no wake
         uow.repo.audit("test", "nothing_to_send", None)
         uow.commit()
     assert seen == []
     with ctx.uow() as uow:
-        enqueue(ctx, uow.repo, "test", "Uus", "new")
+        enqueue_text(ctx, uow.repo, "test", "Uus", "new")
         uow.commit()
     assert seen == [(frozenset({NOTIFICATIONS}), [f"new@{STAFF}"])]

@@ -18,6 +18,8 @@ from hankebot.storage.tables import Notification, Procurement
 
 _WHAT_ET = {"invitation": "kutse", "reminder": "meeldetuletus", "clarification": "selgitus", "receipt": "kinnitus",
             "decision": "otsus", "cancellation": "tühistamise teade"}
+_FAILED_ET = {"invitation": "Kutset", "clarification": "Selgitust", "reminder": "Meeldetuletust",
+              "receipt": "Kättesaamise kinnitust", "decision": "Otsuse kirja", "cancellation": "Tühistamise kirja"}
 _KIND_ET = {"bid": "pakkumus", "decline": "loobumine", "question": "küsimus", "other": "muu kiri"}
 
 
@@ -106,6 +108,17 @@ def render_event(ctx: Context, e: ev.Event) -> tuple[str, dict]:
                     "Paranda fail; parandus võetakse kasutusele ilma taaskäivituseta.\n" + esc(e.error[:3000])), {}
         return ("⚠️ config.toml muudatus lükati tagasi; kehtib eelmine korrektne seadistus.\n"
                 + esc(e.error[:3000])), {}
+    if isinstance(e, ev.OutboundStopped):
+        return (f"⚠️ Hange {esc(e.proc_key)}: Saatmine peatati: {esc(e.error)}. Saatmata jäi {e.left} kirja; need "
+                "saadetakse, kui käsku korratakse või teenus taaskäivitub."), {}
+    if isinstance(e, ev.OutboundFailed):
+        return (f"⚠️ Hange {esc(e.proc_key)}: {_FAILED_ET.get(e.what, 'Kirja')} ei õnnestunud saata aadressile "
+                f"{esc(e.recipient)}.\nPõhjus: {esc(e.error)}"), {}
+    if isinstance(e, ev.NoBids):
+        buttons = [[{"text": "Tühista hange", "data": f"nc:{e.procurement_id}"},
+                    {"text": "Pikenda tähtaega", "data": f"ne:{e.procurement_id}"}]]
+        return (f"⚠️ Hange {esc(e.reference)}: {esc(e.reason)}\nKas tühistada hange (kiri kõigile kutsututele) või "
+                "pikendada tähtaega?"), {"buttons": buttons}
     if isinstance(e, ev.Rendered):
         return e.text, {}
     raise KeyError(e.KIND)

@@ -3,7 +3,8 @@
 Every builder is a pure function over plain values and returns Telegram HTML: names, subjects and other
 outside text are escaped with `esc` (html.escape), tags are only ours and never span a line, so a text
 can be split on line boundaries (`split_html`). No builder takes a price: what they describe may still
-be sealed. The pipeline stores these texts through `service.notify.enqueue`; the outbox worker sends them.
+be sealed. The outbox stores domain events; bot/render.py turns each into one of these texts when the
+outbox worker delivers it.
 """
 from __future__ import annotations
 

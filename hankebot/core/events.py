@@ -180,8 +180,40 @@ class ConfigRejected(Event):
 
 
 @dataclass(frozen=True)
+class OutboundStopped(Event):
+    """A fault that would fail every message alike (the SMTP server, the login, the sender) stopped a batch
+    of outgoing mail; `left` messages wait for the next run or service start."""
+
+    KIND: ClassVar[str] = "outbound_stopped"
+    proc_key: str = ""
+    error: str = ""
+    left: int = 0
+
+
+@dataclass(frozen=True)
+class OutboundFailed(Event):
+    """One outgoing message failed for good (refused address, attempts used up, deadline passed)."""
+
+    KIND: ClassVar[str] = "outbound_failed"
+    proc_key: str = ""
+    what: str = ""  # the message's kind: invitation | clarification | reminder | receipt | decision | cancellation
+    recipient: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class NoBids(Event):
+    """The deadline passed without an admissible bid: the expert is asked to cancel or extend."""
+
+    KIND: ClassVar[str] = "no_bids"
+    reference: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Rendered(Event):
-    """A text made before events existed (a row pending at upgrade) or by code that has no event yet."""
+    """A fixed text: a row made before events existed (pending at the upgrade, migration 0007) or the
+    group notice that stands in for a sealed bid's detail (service.notify)."""
 
     KIND: ClassVar[str] = "rendered"
     text: str = ""
@@ -190,7 +222,7 @@ class Rendered(Event):
 EVENTS: dict[str, type[Event]] = {c.KIND: c for c in (
     BidReceived, BidLate, Declined, QuestionAsked, AutoReplied, Bounced, OtherMail, ForeignBounce, UnknownSender,
     NotInvitedAddress, Quarantined, DeadlineApproaching, DeadlinePassed, DeadlineExtended, PricesOpened,
-    ResultsReady, ConfigRejected, Rendered)}
+    ResultsReady, ConfigRejected, OutboundStopped, OutboundFailed, NoBids, Rendered)}
 
 
 def _jsonable(v: Any) -> Any:

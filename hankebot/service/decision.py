@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from hankebot.core import lifecycle
 from hankebot.core.decision import Choice, DecisionError, choose
+from hankebot.core.events import NoBids
 from hankebot.core.lifecycle import LifecycleError, State
 from hankebot.core.scoring import format_number
 from hankebot.service.context import Context
@@ -153,11 +154,10 @@ def admissible_bids(repo, p) -> list:
 
 def ask_no_bids(ctx: Context, repo, p, why: str) -> None:
     """Ask the expert, with buttons, to cancel the procurement or extend the deadline (idempotent per deadline)."""
-    from hankebot.service.notify import enqueue
+    from hankebot.service.notify import publish
 
-    text = (f"⚠️ Hange {p.reference}: {why}\nKas tühistada hange (kiri kõigile kutsututele) või pikendada tähtaega?")
-    buttons = [[{"text": "Tühista hange", "data": f"nc:{p.id}"}, {"text": "Pikenda tähtaega", "data": f"ne:{p.id}"}]]
-    enqueue(ctx, repo, "no_bids", text, f"no_bids:{p.key}:{p.deadline.isoformat()}", p.id, payload={"buttons": buttons})
+    publish(ctx, repo, "no_bids", NoBids(procurement_id=p.id, reference=p.reference, reason=why),
+            f"no_bids:{p.key}:{p.deadline.isoformat()}")
 
 
 def decide_bid(ctx: Context, bid_id: int, accept: bool, reason: str, actor: str) -> None:

@@ -2,7 +2,9 @@
 chat (deduplicated per event key and chat) in the caller's transaction, as the event's kind and JSON facts
 (core/events.py); the notification worker (bot/outbox_worker.py) renders each row into Estonian when it
 delivers it, reading the procurement's state at that moment (bot/render.py), and sends it. Chat 0 stands
-for the console (no bot token configured, e.g. the demo).
+for the console (no bot token configured, e.g. the demo). There is no way to store a caller's ready text:
+every notice is an event (a `Rendered` fixed text only for the group notice below and rows made before
+events existed).
 
 The worker does not poll for new rows: `outbox_wake` gives it an event that is set as soon as a unit of work
 in this process has committed new (or re-queued) rows, whatever thread committed them (the IMAP listener
@@ -72,23 +74,6 @@ def publish(
         rows.append(row)
     repo.s.flush()
     return rows
-
-
-def enqueue(
-    ctx: Context,
-    repo: Repository,
-    kind: str,
-    text: str,
-    event_key: str,
-    procurement_id: int | None = None,
-    quiet: bool = False,
-    payload: dict | None = None,
-    chats: list[int] | None = None,
-) -> list[Notification]:
-    """A notice whose text is made by the caller (no domain event for it yet): stored as a `Rendered`
-    event. Never for anything that may carry a sealed bid's content: use `publish` with an event."""
-    return publish(ctx, repo, kind, Rendered(procurement_id=procurement_id, text=text), event_key,
-                   procurement_id, quiet, payload, chats)
 
 
 @contextmanager

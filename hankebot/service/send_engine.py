@@ -33,6 +33,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
+from hankebot.core.events import OutboundFailed, OutboundStopped
 from hankebot.core.lifecycle import State, invitations_complete
 from hankebot.core.problems import Problem
 from hankebot.mailer import smtp_sender
@@ -329,8 +330,9 @@ async def send_all(ctx: Context, ids: Sequence[int], report: SendReport, opts: O
             report.errors.append(Problem("smtp_unavailable", text))
             with ctx.uow() as uow:
                 p = uow.repo.procurement_by_id(stop.row.procurement_id)
-                notify.enqueue(ctx, uow.repo, "outbound_stopped", f"⚠️ Hange {p.key}: {text}",
-                               event_key=f"outbound_stopped:{stop.row.id}:{stop.row.attempts}", procurement_id=p.id)
+                notify.publish(ctx, uow.repo, "outbound_stopped",
+                               OutboundStopped(procurement_id=p.id, proc_key=p.key, error=str(stop.error), left=left),
+                               event_key=f"outbound_stopped:{stop.row.id}:{stop.row.attempts}")
                 uow.commit()
             return
 
@@ -341,12 +343,10 @@ def _mark_failed(ctx: Context, repo: Repository, row: OutboundMessage, p: Procur
     repo.add(row)
     repo.audit(opts.actor, "outbound_failed", p.id, kind=row.kind, batch=row.batch, recipient=row.recipient,
                message_id=row.message_id, attempts=row.attempts, error=error)
-    what = {"invitation": "Kutset", "clarification": "Selgitust", "reminder": "Meeldetuletust",
-            "receipt": "Kättesaamise kinnitust", "decision": "Otsuse kirja",
-            "cancellation": "Tühistamise kirja"}.get(row.kind, "Kirja")
-    notify.enqueue(ctx, repo, "outbound_failed",
-                   f"⚠️ Hange {p.key}: {what} ei õnnestunud saata aadressile {row.recipient}.\nPõhjus: {error}",
-                   event_key=f"outbound_failed:{row.id}:{row.attempts}", procurement_id=p.id)
+    notify.publish(ctx, repo, "outbound_failed",
+                   OutboundFailed(procurement_id=p.id, proc_key=p.key, what=row.kind, recipient=row.recipient,
+                                  error=error),
+                   event_key=f"outbound_failed:{row.id}:{row.attempts}")
 
 
 def complete_invitations(ctx: Context, pid: int, opts: OutboundOptions) -> str:
