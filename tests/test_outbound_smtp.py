@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from hankebot.mailer.smtp_sender import PermanentSendError, TransientSendError, send
-from hankebot.service.config import SmtpSettings
+from hankebot.service.config_service import SmtpSettings
 
 
 def _closed_port() -> int:

@@ -13,7 +13,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
 from hankebot.bot.texts import REFUSAL
-from hankebot.service.config import StaffMember
+from hankebot.service.config_service import StaffMember
 from hankebot.service.context import Context
 
 log = logging.getLogger(__name__)

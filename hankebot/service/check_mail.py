@@ -21,7 +21,8 @@ import aiosmtplib
 
 from hankebot.mailer.imap_listener import ImapEndpoint, login, open_mailbox
 from hankebot.mailer.oauth import AccessToken, OAuthError
-from hankebot.service.config import LoadedConfig, OAuthSettings
+from hankebot.service.config import LoadedConfig
+from hankebot.service.config_service import OAuthSettings
 
 TEST_SUBJECT = "Hankebot check-mail"
 M365_ROLES = {"imap": "IMAP.AccessAsApp", "smtp": "SMTP.SendAsApp"}

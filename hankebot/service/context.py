@@ -8,7 +8,8 @@ from typing import Callable
 
 from sqlalchemy.engine import Engine
 
-from hankebot.service.config import LoadedConfig, ProcurementSettings
+from hankebot.service.config import LoadedConfig
+from hankebot.service.config_procurement import ProcurementSettings
 from hankebot.service.sync import sync_config
 from hankebot.storage.database import make_engine, migrate
 from hankebot.storage.raw_store import RawStore

@@ -12,7 +12,7 @@ from hankebot.core.lifecycle import State
 from hankebot.core.signatures import VERDICT_CODES, describe as describe_signature
 from hankebot.core.scoring import format_eur, format_number, score_part, validate_grade
 from hankebot.core.sealing import is_sealed, opening_time
-from hankebot.service.config import ProcurementSettings
+from hankebot.service.config_procurement import ProcurementSettings
 from hankebot.service.context import Context
 from hankebot.core.events import ResultsReady
 from hankebot.service.notify import publish

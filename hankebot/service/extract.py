@@ -21,7 +21,8 @@ from hankebot.core.problems import Problem
 from hankebot.core.signatures import signature_problems
 from hankebot.mailer.attachments import Attachment, AttachmentLimits
 from hankebot.mailer.mime import ParsedMessage, parse_message
-from hankebot.service.config import LoadedConfig, ProcurementSettings
+from hankebot.service.config import LoadedConfig
+from hankebot.service.config_procurement import ProcurementSettings
 
 MB = 1024 * 1024
 UNVERIFIED_TEXT = ("Saatja ei ole tõendatud: vastuvõtva serveri kontroll (SPF/DKIM/DMARC) ebaõnnestus või puudub. "

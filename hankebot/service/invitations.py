@@ -10,7 +10,7 @@ from hankebot.core.models import FormKind, PersonType, PriceBasis
 from hankebot.core.preflight import FormFileFact, InviteeFact, is_valid_address, preflight
 from hankebot.core.problems import Problem
 from hankebot.mailer.compose import OutgoingAttachment, TemplateError, mime_type_for
-from hankebot.service.config import ProcurementSettings
+from hankebot.service.config_procurement import ProcurementSettings
 from hankebot.service.context import Context
 from hankebot.service.letters import bidder_values, letter, procurement_values, templates_for
 from hankebot.service.send_engine import (

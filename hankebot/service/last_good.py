@@ -7,7 +7,8 @@ import tomllib
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
-from hankebot.service.config import ConfigError, LoadedConfig, ServiceSettings, config_from_bytes, load_config
+from hankebot.service.config import ConfigError, LoadedConfig, config_from_bytes, load_config
+from hankebot.service.config_service import ServiceSettings
 
 LAST_GOOD_NAME = "config.last-good.toml"
 

@@ -13,7 +13,7 @@ from hankebot.core.et_format import datetime_et
 from hankebot.core.lifecycle import State, state_et
 from hankebot.core.problems import Problem
 from hankebot.mailer.compose import OutgoingAttachment, Templates, build_message
-from hankebot.service.config import ProcurementSettings
+from hankebot.service.config_procurement import ProcurementSettings
 from hankebot.service.context import Context
 from hankebot.storage.repository import Repository
 from hankebot.storage.tables import Procurement

@@ -8,7 +8,8 @@ import threading
 from hankebot.mailer.imap_listener import ImapEndpoint
 from hankebot.mailer.oauth import (ClientCredentialsSource, OAuthError, RefreshTokenSource, RefreshTokenStore,
                                    TokenSource)
-from hankebot.service.config import ConfigError, LoadedConfig, OAuthSettings
+from hankebot.service.config import ConfigError, LoadedConfig
+from hankebot.service.config_service import OAuthSettings
 
 _sources: dict[tuple, TokenSource] = {}
 _lock = threading.Lock()

@@ -40,7 +40,8 @@ from hankebot.mailer import smtp_sender
 from hankebot.mailer.compose import TemplateError, make_message_id, to_bytes
 from hankebot.mailer.smtp_sender import PermanentSendError, SendError, TransientSendError
 from hankebot.service import notify
-from hankebot.service.config import ConfigError, ProcurementSettings
+from hankebot.service.config import ConfigError
+from hankebot.service.config_procurement import ProcurementSettings
 from hankebot.service.context import Context
 from hankebot.service.send_report import SendReport
 from hankebot.storage import claims
