@@ -115,7 +115,7 @@ def _private_imports(layers: tuple[str, ...]) -> list[str]:
     return bad
 
 
-PRIVATE_RULE_LAYERS = ("core", "storage", "service")  # mailer/forms/template.py still uses offer_form._Row
+PRIVATE_RULE_LAYERS = ("core", "storage", "mailer", "service", "bot")
 
 
 def test_no_module_imports_another_modules_private_names():
@@ -128,3 +128,80 @@ def test_the_private_name_scan_can_fail(tmp_path, monkeypatch):
     (fake / "service" / "x.py").write_text("def f():\n    from hankebot.service.send_engine import _send_row\n")
     monkeypatch.setattr(sys.modules[__name__], "PKG", fake)
     assert _private_imports(("service",)) == ["hankebot/service/x.py:2 imports hankebot.service.send_engine._send_row"]
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the package's modules it imports (anywhere in it: top level, in functions, TYPE_CHECKING).
+    `from hankebot.service import evaluation` counts as an import of hankebot.service.evaluation; an import
+    of a package counts as one of its __init__ only."""
+    mods = set(_modules())
+    graph: dict[str, set[str]] = {}
+    for f in sorted(PKG.rglob("*.py")):
+        rel = f.relative_to(PKG.parent).with_suffix("")
+        name = ".".join(p for p in rel.parts if p != "__init__")
+        if name not in mods:
+            continue
+        out = set()
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"), str(f))):
+            if isinstance(node, ast.Import):
+                out |= {a.name for a in node.names if a.name in mods}
+            elif isinstance(node, ast.ImportFrom):
+                target = _resolve(name + (".__init__" if rel.parts[-1] == "__init__" else ""), node)
+                subs = {f"{target}.{a.name}" for a in node.names} & mods
+                out |= subs or ({target} & mods)
+        graph[name] = out - {name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles():
+    """No two modules import each other, directly or around a circle, even through imports held inside
+    functions (a lazy import only hides a cycle from the interpreter)."""
+    assert _cycles(_graph()) == []
+
+
+def test_the_cycle_check_sees_a_cycle_held_apart_by_a_lazy_import(tmp_path, monkeypatch):
+    fake = tmp_path / "hankebot"
+    (fake / "bot").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "bot" / "__init__.py").write_text("")
+    (fake / "bot" / "a.py").write_text("from hankebot.bot.b import g\n")
+    (fake / "bot" / "b.py").write_text("def g():\n    from hankebot.bot import c\n")
+    (fake / "bot" / "c.py").write_text("from . import a\n")
+    (fake / "bot" / "d.py").write_text("from hankebot.bot import a\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", fake)
+    assert _cycles(_graph()) == [["hankebot.bot.a", "hankebot.bot.b", "hankebot.bot.c"]]

@@ -12,7 +12,7 @@ import pytest
 from hankebot.core.models import PriceBasis
 from hankebot.devstack import sample_forms as sf
 from hankebot.mailer.forms import read_cost_form, read_offer_form, recognize_form
-from hankebot.mailer.forms.cost_formulas import _NotSure, _xlsx_formulas, _xlsx_formulas_quick
+from hankebot.mailer.forms.cost_formulas import _NotSure, xlsx_formulas, xlsx_formulas_quick
 from hankebot.mailer.forms.memo import read_once
 from hankebot.mailer.forms.offer_form import offer_rows
 from hankebot.mailer.forms.safety import check_zip
@@ -38,13 +38,13 @@ def _typed_zero_xlsx() -> bytes:
 @pytest.mark.parametrize("basis", [None, PriceBasis.NATURAL_TOTAL, PriceBasis.LEGAL_WITH_VAT])
 def test_quick_formula_check_agrees_with_openpyxl(fmt, cached, basis):
     data = sf.make_cost_form(basis, Decimal("4200") if basis else None, fmt=fmt, cached_values=cached)
-    assert _xlsx_formulas_quick(data, CELLS) == _xlsx_formulas(data, CELLS)
+    assert xlsx_formulas_quick(data, CELLS) == xlsx_formulas(data, CELLS)
 
 
 def test_quick_formula_check_typed_zero_is_no_formula():
     data = _typed_zero_xlsx()
-    quick = _xlsx_formulas_quick(data, CELLS[:2])
-    assert quick == _xlsx_formulas(data, CELLS[:2])
+    quick = xlsx_formulas_quick(data, CELLS[:2])
+    assert quick == xlsx_formulas(data, CELLS[:2])
     assert quick[CELLS[0]] is None and quick[CELLS[1]] == "=B2+C2"
     # and the reader still calls a typed zero next to a computed zero an implausible price
     reading = read_cost_form(data, "Lisa 3.xlsx", sf.cost_form_spec_302834())
@@ -63,14 +63,14 @@ def _rewrite(data: bytes, name: str, content: bytes) -> bytes:
 def test_quick_check_defers_to_openpyxl_on_text_cells():
     data = sf.make_cost_form(PriceBasis.NATURAL_TOTAL, None, as_text="12 500,00 €")
     with pytest.raises(_NotSure):
-        _xlsx_formulas_quick(data, [("füüsilise isiku maksumus", "B15")])
+        xlsx_formulas_quick(data, [("füüsilise isiku maksumus", "B15")])
 
 
 def test_corrupt_styles_stay_unreadable_as_before():
     data = sf.make_cost_form(PriceBasis.NATURAL_TOTAL, Decimal("1234.5"))
     broken = _rewrite(data, "xl/styles.xml", b"<styleSheet")  # not well-formed: openpyxl cannot load it
     with pytest.raises(Exception):
-        _xlsx_formulas_quick(broken, CELLS[:2])
+        xlsx_formulas_quick(broken, CELLS[:2])
     reading = read_cost_form(broken, "Lisa 3.xlsx", sf.cost_form_spec_302834())
     assert reading.price is None and [p.code for p in reading.problems] == ["unreadable_cost_form"]
     assert read_cost_form(data, "Lisa 3.xlsx", sf.cost_form_spec_302834()).price == Decimal("1234.50")

@@ -26,27 +26,19 @@ A PriceReading with problems needs a human; `price` is still set when a number w
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from hankebot.core.amounts import format_amount_et, parse_amount
-from hankebot.core.models import CostFormSpec, PriceBasis, PriceCell, PriceReading
+from hankebot.core.models import CostFormSpec, PriceCell, PriceReading
 from hankebot.core.problems import Problem
 from hankebot.mailer.forms.cost_formulas import (
-    _cell_index, _evaluate_xlsx, _ods_formulas, _xlsx_formulas, _xlsx_formulas_quick,
+    cell_index, evaluate_xlsx, ods_formulas, xlsx_formulas, xlsx_formulas_quick,
 )
 from hankebot.mailer.forms.cost_pdf import read_pdf
+from hankebot.mailer.forms.price_checks import float_to_decimal, plausibility
 from hankebot.mailer.forms.safety import check_zip, too_large
 from hankebot.mailer.forms.text import SPREADSHEET_TYPES, is_fatal, norm, sniff
-
-CENT = Decimal("0.01")
-
-BASIS_ET = {
-    PriceBasis.NATURAL_TOTAL: "füüsilise isiku kogukulu",
-    PriceBasis.LEGAL_WITH_VAT: "juriidilise isiku kogukulu km-ga",
-}
-
 
 def _unreadable(detail: str = "") -> Problem:
     extra = f" ({detail})" if detail else ""
@@ -54,22 +46,6 @@ def _unreadable(detail: str = "") -> Problem:
         "unreadable_cost_form",
         f"Maksumuse vormi ei õnnestunud avada{extra}. Palun avage fail ise ja sisestage hind käsitsi.",
     )
-
-
-def float_to_decimal(x: float | int) -> Decimal | None:
-    """A spreadsheet number as Decimal (rule in the module docstring); None for inf/nan."""
-    if isinstance(x, bool):
-        return None
-    if isinstance(x, int):
-        return Decimal(x).quantize(CENT)
-    if not math.isfinite(x):
-        return None
-    d = Decimal(repr(round(x, 10)))
-    try:
-        q = d.quantize(CENT)
-    except InvalidOperation:
-        return d
-    return q if q == d else d
 
 
 @dataclass
@@ -134,7 +110,7 @@ def _read_spreadsheet(data: bytes, kind: str, spec: CostFormSpec) -> tuple[list[
         if sheet is None:
             cells.append(_Cell(pcell, "no_sheet"))
             continue
-        row, col = _cell_index(pcell.cell)
+        row, col = cell_index(pcell.cell)
         rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=row + 1)
         raw = rows[row][col] if row < len(rows) and col < len(rows[row]) else None
         state, value, text = _classify(raw)
@@ -149,11 +125,11 @@ def _read_spreadsheet(data: bytes, kind: str, spec: CostFormSpec) -> tuple[list[
     formulas: dict[tuple[str, str], str | None] = {}
     if kind in ("xlsx", "xlsm"):
         try:
-            formulas = _xlsx_formulas_quick(data, targets)
+            formulas = xlsx_formulas_quick(data, targets)
         except Exception:  # noqa: BLE001 - anything unusual: openpyxl decides, as before
-            formulas = _xlsx_formulas(data, targets)
+            formulas = xlsx_formulas(data, targets)
     elif kind == "ods":
-        formulas = _ods_formulas(data, [(c.sheet_name, c.spec.cell) for c in present])
+        formulas = ods_formulas(data, [(c.sheet_name, c.spec.cell) for c in present])
     for c in present:
         if kind in ("xlsx", "xlsm", "ods"):
             c.is_formula = formulas.get((c.sheet_name, c.spec.cell)) is not None
@@ -162,7 +138,7 @@ def _read_spreadsheet(data: bytes, kind: str, spec: CostFormSpec) -> tuple[list[
         evaluated: dict[tuple[str, str], Decimal] = {}
         if kind in ("xlsx", "xlsm"):
             try:
-                evaluated = _evaluate_xlsx(data, [(c.sheet_name, c.spec.cell) for c in unevaluated])
+                evaluated = evaluate_xlsx(data, [(c.sheet_name, c.spec.cell) for c in unevaluated])
             except BaseException as exc:  # noqa: BLE001 - any failure: ask the expert instead
                 if is_fatal(exc):
                     raise
@@ -179,24 +155,6 @@ def _read_spreadsheet(data: bytes, kind: str, spec: CostFormSpec) -> tuple[list[
 
 # --- decisions ---------------------------------------------------------------------------
 
-
-def _plausibility(price: Decimal, spec: CostFormSpec) -> list[Problem]:
-    shown = format_amount_et(price)
-    if price <= 0:
-        return [Problem("implausible_price", f"Maksumuse vormi hind on {shown} (null või negatiivne). Palun kontrollige.")]
-    if spec.min_price is not None and price < spec.min_price:
-        return [Problem(
-            "implausible_price",
-            f"Maksumuse vormi hind {shown} on väiksem kui oodatav alampiir {format_amount_et(spec.min_price)}. "
-            "Palun kontrollige.",
-        )]
-    if spec.max_price is not None and price > spec.max_price:
-        return [Problem(
-            "implausible_price",
-            f"Maksumuse vormi hind {shown} on suurem kui oodatav ülempiir {format_amount_et(spec.max_price)}. "
-            "Palun kontrollige.",
-        )]
-    return []
 
 
 def _where(c: _Cell) -> str:
@@ -250,7 +208,7 @@ def _decide(cells: list[_Cell], spec: CostFormSpec) -> PriceReading:
         reading.problems.extend(not_evaluated)
         return reading
     reading.price = c.value
-    reading.problems.extend(_plausibility(c.value, spec))
+    reading.problems.extend(plausibility(c.value, spec))
     reading.problems.extend(not_evaluated)
     return reading
 

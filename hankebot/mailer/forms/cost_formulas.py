@@ -15,12 +15,13 @@ import zipfile
 from decimal import Decimal
 from xml.etree import ElementTree
 
+from hankebot.mailer.forms.price_checks import float_to_decimal
 from hankebot.mailer.forms.text import norm
 
 MAX_FORMULAS_TO_EVALUATE = 2000  # larger workbooks are not evaluated (time bound)
 
 
-def _cell_index(ref: str) -> tuple[int, int]:
+def cell_index(ref: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*([A-Za-z]{1,3})(\d{1,7})\s*", ref)
     if not m:
         raise ValueError(f"bad cell reference {ref!r}")
@@ -31,7 +32,7 @@ def _cell_index(ref: str) -> tuple[int, int]:
 
 
 
-def _xlsx_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+def xlsx_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     """Formula text (or None) of each (sheet, A1) in an xlsx/xlsm, via openpyxl read-only."""
     import openpyxl
 
@@ -39,7 +40,7 @@ def _xlsx_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str,
     wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_vba=False)
     try:
         for sheet, ref in cells:
-            row, col = _cell_index(ref)
+            row, col = cell_index(ref)
             value = None
             for r in wb[sheet].iter_rows(min_row=row + 1, max_row=row + 1, min_col=col + 1, max_col=col + 1):
                 for c in r:
@@ -127,7 +128,7 @@ def _openpyxl_could_open(zf: zipfile.ZipFile) -> None:
 def _xlsx_cell_formula(zf: zipfile.ZipFile, path: str, ref: str) -> str | None:
     """What openpyxl (read-only, data_only=False) reports for one cell: its formula text or None.
     Raises _NotSure on anything but plain rows/cells (then openpyxl decides)."""
-    row_no, col_no = _cell_index(ref)
+    row_no, col_no = cell_index(ref)
     row_no += 1
     col = ref.strip().upper().rstrip("0123456789")
     found = None
@@ -164,8 +165,8 @@ def _xlsx_cell_formula(zf: zipfile.ZipFile, path: str, ref: str) -> str | None:
     raise _NotSure()  # text cells may start with "=" (openpyxl would call that a formula)
 
 
-def _xlsx_formulas_quick(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-    """`_xlsx_formulas` without loading the workbook: the sheet XML of the wanted cells only."""
+def xlsx_formulas_quick(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """`xlsx_formulas` without loading the workbook: the sheet XML of the wanted cells only."""
     zf = zipfile.ZipFile(io.BytesIO(data))
     _openpyxl_could_open(zf)
     paths = _xlsx_sheet_paths(zf)
@@ -182,12 +183,12 @@ _ODS_NS = {
 }
 
 
-def _ods_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+def ods_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     """Formula attribute (or None) of each (sheet, A1) in an ods content.xml."""
     t = "{%s}" % _ODS_NS["table"]
     wanted: dict[str, list[tuple[int, int, str]]] = {}
     for sheet, ref in cells:
-        r, c = _cell_index(ref)
+        r, c = cell_index(ref)
         wanted.setdefault(sheet, []).append((r, c, ref))
     out: dict[tuple[str, str], str | None] = {(s, ref): None for s, ref in cells}
     root = ElementTree.fromstring(zipfile.ZipFile(io.BytesIO(data)).read("content.xml"))
@@ -212,7 +213,7 @@ def _ods_formulas(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, 
     return out
 
 
-def _evaluate_xlsx(data: bytes, targets: list[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
+def evaluate_xlsx(data: bytes, targets: list[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
     """Evaluate formula cells of an xlsx with the `formulas` package. Missing keys: failed."""
     import openpyxl
 
@@ -252,7 +253,6 @@ def _evaluate_xlsx(data: bytes, targets: list[tuple[str, str]]) -> dict[tuple[st
             x = float(raw)
         except (TypeError, ValueError, IndexError):
             continue
-        from hankebot.mailer.forms.cost_form import float_to_decimal
 
         d = float_to_decimal(x)
         if d is not None:

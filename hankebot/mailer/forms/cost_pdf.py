@@ -9,6 +9,7 @@ from decimal import Decimal
 from hankebot.core.amounts import format_amount_et, parse_amount
 from hankebot.core.models import CostFormSpec, PriceBasis, PriceReading
 from hankebot.core.problems import Problem
+from hankebot.mailer.forms.price_checks import BASIS_ET, plausibility
 from hankebot.mailer.forms.text import norm, pdf_text
 
 
@@ -61,7 +62,6 @@ def _pdf_basis(line: str) -> tuple[PriceBasis | None, str]:
 def read_pdf(data: bytes, spec: CostFormSpec) -> PriceReading:
     """The price and basis a PDF cost form's text states; problems when it is not one clear amount. Raises
     on an unreadable PDF."""
-    from hankebot.mailer.forms.cost_form import BASIS_ET, _plausibility
     text = pdf_text(data)
     lines = [ln for ln in text.splitlines()]
     found: dict[PriceBasis, set[Decimal]] = {}
@@ -93,6 +93,6 @@ def read_pdf(data: bytes, spec: CostFormSpec) -> PriceReading:
         if len(values) == 1:
             price = next(iter(values))
             reading = PriceReading(price=price, basis=basis, sheet=sheets.get(basis))
-            reading.problems.extend(_plausibility(price, spec))
+            reading.problems.extend(plausibility(price, spec))
             return reading
     return PriceReading(problems=[manual])

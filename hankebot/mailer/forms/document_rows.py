@@ -22,7 +22,7 @@ from hankebot.mailer.reference import in_reference
 
 
 @dataclass
-class _Row:
+class Row:
     cells: list[str]
     kind: str  # "table" | "line"
 
@@ -97,20 +97,20 @@ def _xml(data: bytes):
     return etree.fromstring(data, _parser())
 
 
-def _docx_rows(data: bytes) -> list[_Row]:
+def _docx_rows(data: bytes) -> list[Row]:
     if in_reference():
         import docx
 
         body = docx.Document(io.BytesIO(data)).element.body  # the previous reader: every part parsed
     else:
         body = _docx_body(data)
-    rows: list[_Row] = []
+    rows: list[Row] = []
 
     def walk(container) -> None:
         for el in container.iterchildren():
             tag = el.tag
             if tag == f"{_W}p":
-                rows.append(_Row([_docx_para_text(el)], "line"))
+                rows.append(Row([_docx_para_text(el)], "line"))
             elif tag == f"{_W}tbl":
                 for tr in el.iter(f"{_W}tr"):
                     cells = []
@@ -119,7 +119,7 @@ def _docx_rows(data: bytes) -> list[_Row]:
                         if _nearest(tc, f"{_W}tr") is not tr:
                             continue
                         cells.append("\n".join(_docx_para_text(p) for p in tc.iter(f"{_W}p")))
-                    rows.append(_Row(cells, "table"))
+                    rows.append(Row(cells, "table"))
             elif tag in (f"{_W}sdt", f"{_W}sdtContent", f"{_W}customXml"):
                 walk(el)
 
@@ -134,12 +134,12 @@ def _nearest(el, tag: str):
     return parent
 
 
-def _odt_rows(data: bytes) -> list[_Row]:
+def _odt_rows(data: bytes) -> list[Row]:
     from odf import teletype
     from odf.opendocument import load
 
     doc = load(io.BytesIO(data))
-    rows: list[_Row] = []
+    rows: list[Row] = []
 
     def qname(node) -> str:
         return getattr(node, "qname", ("", ""))[1] if hasattr(node, "qname") else ""
@@ -155,13 +155,13 @@ def _odt_rows(data: bytes) -> list[_Row]:
         for child in node.childNodes:
             name = qname(child)
             if name in ("p", "h"):
-                rows.append(_Row([teletype.extractText(child)], "line"))
+                rows.append(Row([teletype.extractText(child)], "line"))
             elif name == "table":
                 for tr in _descendants(child):
                     if qname(tr) != "table-row" or _odf_parent_table(tr) is not child:
                         continue
                     cells = [cell_text(tc) for tc in tr.childNodes if qname(tc) in ("table-cell", "covered-table-cell")]
-                    rows.append(_Row(cells, "table"))
+                    rows.append(Row(cells, "table"))
             elif name in ("section", "list", "list-item", "list-header", "text", "body"):
                 walk(child)
 
@@ -184,11 +184,11 @@ def _odf_parent_table(node):
     return parent
 
 
-def _lines_rows(text: str) -> list[_Row]:
-    return [_Row([line], "line") for line in text.splitlines()]
+def _lines_rows(text: str) -> list[Row]:
+    return [Row([line], "line") for line in text.splitlines()]
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     pass
 
 
@@ -212,16 +212,16 @@ def _doc_text(data: bytes) -> str:
             out = Path(tmp) / "offer.txt"
             if out.exists():
                 return out.read_text("utf-8", "replace")
-    raise _Unsupported()
+    raise Unsupported()
 
 
-def offer_rows(data: bytes, filename: str) -> list[_Row]:
+def offer_rows(data: bytes, filename: str) -> list[Row]:
     """Rows of an offer-like document (also used by form recognition). Raises on bad input.
     Inside `memo.read_once()` the rows are parsed once per content; do not mutate them."""
     return memoised("offer_rows", data, filename, lambda: _offer_rows(data, filename))
 
 
-def _offer_rows(data: bytes, filename: str) -> list[_Row]:
+def _offer_rows(data: bytes, filename: str) -> list[Row]:
     kind = sniff(data, filename)
     if kind == "docx":
         return _docx_rows(data)
@@ -231,4 +231,4 @@ def _offer_rows(data: bytes, filename: str) -> list[_Row]:
         return _lines_rows(pdf_text(data))
     if kind == "doc":
         return _lines_rows(_doc_text(data))
-    raise _Unsupported()
+    raise Unsupported()

@@ -12,7 +12,8 @@ import io
 import re
 
 from hankebot.core.models import FormKind, FormSpec
-from hankebot.mailer.forms.offer_form import match_label, offer_rows
+from hankebot.mailer.forms.document_rows import offer_rows
+from hankebot.mailer.forms.offer_labels import match_label
 from hankebot.mailer.forms.safety import check_zip, too_large
 from hankebot.mailer.forms.text import SPREADSHEET_TYPES, is_fatal, norm, sniff
 

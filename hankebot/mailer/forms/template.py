@@ -2,7 +2,7 @@
 
 The template's label cells are read once (`template_labels`); each label gets the field it feeds
 (bidder_name, ..., materials, methods): from the config's `labels` mapping when given, else from the
-fixed spellings (`offer_form.LABELS`). A bidder's copy is aligned to those labels row by row: the same
+fixed spellings (`offer_labels.LABELS`). A bidder's copy is aligned to those labels row by row: the same
 label, an inflection-tolerant match of the label's word stems ("Õppematerjalide kirjeldus" ~
 "Õppevahendid ja -materjalid"), or, for a table row no label explains, the same position among the
 template's label rows. The aligned rows are handed to the ordinary parser under the field's own
@@ -66,14 +66,14 @@ def stem_score(a: tuple[str, ...], b: tuple[str, ...]) -> int:
 
 
 def _template_rows(data: bytes, filename: str):
-    from hankebot.mailer.forms.offer_form import offer_rows
+    from hankebot.mailer.forms.document_rows import offer_rows
 
     return offer_rows(data, filename)
 
 
 def labels_from_rows(rows, mapping: Mapping[str, str] | None = None) -> list[TemplateLabel]:
     """The template's label rows: table rows whose first cell has text and whose other cells are blank."""
-    from hankebot.mailer.forms.offer_form import match_label
+    from hankebot.mailer.forms.offer_labels import match_label
 
     by_label = {_norm(v): k for k, v in (mapping or {}).items()}
     out: list[TemplateLabel] = []
@@ -110,7 +110,8 @@ def template_labels(path: str, mapping: Mapping[str, str] | None = None) -> tupl
 
 def align(rows, labels: tuple[TemplateLabel, ...]):
     """The bidder's rows with each recognised label cell rewritten to its field's own spelling."""
-    from hankebot.mailer.forms.offer_form import _Row, match_label
+    from hankebot.mailer.forms.document_rows import Row
+    from hankebot.mailer.forms.offer_labels import match_label
 
     if not labels:
         return rows
@@ -142,5 +143,5 @@ def align(rows, labels: tuple[TemplateLabel, ...]):
             cells = [f"{FIELD_SPELLING[label.field]}: {first.split(':', 1)[1].strip()}"]
         else:
             cells = [FIELD_SPELLING[label.field], *row.cells[1:]]
-        out.append(_Row(cells, row.kind))
+        out.append(Row(cells, row.kind))
     return out
