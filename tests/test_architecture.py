@@ -205,3 +205,14 @@ def test_the_cycle_check_sees_a_cycle_held_apart_by_a_lazy_import(tmp_path, monk
     (fake / "bot" / "d.py").write_text("from hankebot.bot import a\n")
     monkeypatch.setattr(sys.modules[__name__], "PKG", fake)
     assert _cycles(_graph()) == [["hankebot.bot.a", "hankebot.bot.b", "hankebot.bot.c"]]
+
+
+MAX_LINES = 550  # "about 500": a module grown well past that does more than one thing
+
+
+def test_no_module_outside_devstack_is_much_over_500_lines():
+    """Each file about one thing: the sample-data generators of devstack/ and Alembic's scripts aside."""
+    long = {str(f.relative_to(PKG.parent)): n for f in sorted(PKG.rglob("*.py"))
+            if "devstack" not in f.parts and "migrations" not in f.parts
+            and (n := len(f.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
