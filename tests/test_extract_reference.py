@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hankebot.devstack import sample_mail as sm
 from hankebot.devstack.mail_mix import INVITATIONS_SENT, MixBidder, build_mix, invitation_id
@@ -140,3 +142,24 @@ def test_a_difference_is_caught(mix_setup, monkeypatch):
     monkeypatch.setattr(document_rows, "_docx_body", lossy)
     with pytest.raises(AssertionError, match="offer"):
         _compare([(bid.label, bid.raw, bid.received)], cfg)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127, blacklist_characters="\r\n"), max_size=80),
+       st.integers(min_value=0, max_value=80))
+def test_an_unparsed_plain_header_is_what_the_default_policy_gives(value, fold_at):
+    """The shortcut for plain unstructured headers returns exactly the default policy's decoded value."""
+    from email import policy
+    from email.parser import BytesParser
+
+    from hankebot.mailer.header_memo import plain_unstructured
+    from hankebot.mailer.mime import _feed
+
+    folded = value[:fold_at] + "\r\n " + value[fold_at:] if fold_at < len(value) else value
+    raw = f"Subject: {folded}\r\nReferences: {folded}\r\nX-Other: {folded}\r\n\r\nbody\r\n".encode()
+    ours, reference = _feed(raw), BytesParser(policy=policy.default).parsebytes(raw)
+    for name in ("subject", "references", "x-other"):
+        plain = plain_unstructured(ours, name)
+        if plain is not None:
+            assert plain == str(reference.get(name))
+    assert plain_unstructured(ours, "from") is None  # an address header is always parsed

@@ -11,8 +11,10 @@ decoded text, addresses, parameters) is the package's own code, so the values ar
 """
 from __future__ import annotations
 
+import re
 from email import headerregistry as hr
 from email import policy, utils
+from email.message import Message
 from email.policy import EmailPolicy
 
 from hankebot.mailer.reference import in_reference
@@ -92,3 +94,27 @@ def message_policy() -> EmailPolicy:
     if in_reference():
         return policy.default
     return policy.default.clone(header_factory=_MemoHeaders())
+
+
+_LINESEP = re.compile(r"\n|\r")  # the default policy's unfolding (email.policy.linesep_splitter)
+
+
+def plain_unstructured(msg: Message, name: str) -> str | None:
+    """What `str(msg.get(name))` gives, without parsing, where that is the value itself: a header the
+    registry treats as unstructured (Subject, In-Reply-To, References, List-Id, ...) whose first occurrence
+    has no encoded word (the unstructured parser's tokens then join back to the unfolded text exactly) and no
+    raw 8-bit bytes. None where the header must be parsed (or is absent)."""
+    if in_reference() or not isinstance(msg.policy, EmailPolicy):
+        return None
+    factory = msg.policy.header_factory
+    if not isinstance(factory, _MemoHeaders):
+        return None
+    if not issubclass(factory.registry.get(name.lower(), factory.default_class), hr.UnstructuredHeader):
+        return None
+    lname = name.lower()
+    for key, raw in msg.raw_items():
+        if key.lower() == lname:
+            if not isinstance(raw, str) or "=?" in raw or not raw.isascii():
+                return None
+            return "".join(_LINESEP.split(raw))
+    return None
