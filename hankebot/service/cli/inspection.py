@@ -57,11 +57,13 @@ def _received(args, cfg) -> datetime | None:
 
 
 def _extract(cfg, raw: bytes, received: datetime | None) -> dict:
+    from hankebot.mailer.forms.memo import read_once
     from hankebot.service.extract import extract
 
-    ex = extract(cfg, raw, received)
-    if received is None and ex.parsed.received_newest is not None:  # the mail server's stamp decides lateness
-        ex = extract(cfg, raw, ex.parsed.received_newest)
+    with read_once():  # a second pass reuses the first one's form readings (a pure function of the bytes)
+        ex = extract(cfg, raw, received)
+        if received is None and ex.parsed.received_newest is not None:  # the server's stamp decides lateness
+            ex = extract(cfg, raw, ex.parsed.received_newest)
     return ex.to_json()
 
 
