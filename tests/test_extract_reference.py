@@ -163,3 +163,41 @@ def test_an_unparsed_plain_header_is_what_the_default_policy_gives(value, fold_a
         if plain is not None:
             assert plain == str(reference.get(name))
     assert plain_unstructured(ours, "from") is None  # an address header is always parsed
+
+
+_PIECES = ["Mari", "Tamm", "O", "1", " ", "  ", "<", ">", "@", ".", ",", "a", "b.c", "x@y.ee", "-", "_", "+", "\t",
+           '"', "(", ")", ";", ":", "=?utf-8?q?T=C3=A4?=", "ä", "\\"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14), st.sampled_from(["From", "To", "Cc", "Reply-To"]))
+def test_unparsed_plain_addresses_read_as_the_default_policy_gives(pieces, name):
+    """Where the shortcut takes an address header as it is, getaddresses reads it exactly as it reads the
+    default policy's formatted value; assembled from address-like pieces so that both plain and tricky
+    values (quotes, comments, groups, encoded words) occur."""
+    from email import policy
+    from email.parser import BytesParser
+    from email.utils import getaddresses
+
+    from hankebot.mailer.header_memo import plain_addresses
+    from hankebot.mailer.mime import _feed
+
+    value = "".join(pieces)
+    raw = f"{name}: {value}\r\n\r\nbody\r\n".encode()
+    values = plain_addresses(_feed(raw), name)
+    if values is not None:
+        reference = BytesParser(policy=policy.default).parsebytes(raw)
+        assert getaddresses(values) == getaddresses([str(v) for v in reference.get_all(name)])
+
+
+def test_plain_addresses_are_taken_and_others_parsed():
+    from hankebot.mailer.header_memo import plain_addresses
+    from hankebot.mailer.mime import _feed
+
+    msg = _feed(b"From: Mari Tamm <mari.tamm@example.ee>\r\nTo: a@b.ee, Jaan Kask <jaan@c.ee>\r\n"
+                b"Cc: =?utf-8?q?M=C3=A4nnik?= <m@d.ee>\r\nReply-To: \"Tamm, Mari\" <m@e.ee>\r\n\r\nx\r\n")
+    assert plain_addresses(msg, "from") == ["Mari Tamm <mari.tamm@example.ee>"]
+    assert plain_addresses(msg, "to") == ["a@b.ee, Jaan Kask <jaan@c.ee>"]
+    assert plain_addresses(msg, "cc") is None and plain_addresses(msg, "reply-to") is None
+    with reference_readers():
+        assert plain_addresses(msg, "from") is None

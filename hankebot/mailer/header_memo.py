@@ -104,10 +104,8 @@ def plain_unstructured(msg: Message, name: str) -> str | None:
     registry treats as unstructured (Subject, In-Reply-To, References, List-Id, ...) whose first occurrence
     has no encoded word (the unstructured parser's tokens then join back to the unfolded text exactly) and no
     raw 8-bit bytes. None where the header must be parsed (or is absent)."""
-    if in_reference() or not isinstance(msg.policy, EmailPolicy):
-        return None
-    factory = msg.policy.header_factory
-    if not isinstance(factory, _MemoHeaders):
+    factory = _memo_factory(msg)
+    if factory is None:
         return None
     if not issubclass(factory.registry.get(name.lower(), factory.default_class), hr.UnstructuredHeader):
         return None
@@ -118,3 +116,33 @@ def plain_unstructured(msg: Message, name: str) -> str | None:
                 return None
             return "".join(_LINESEP.split(raw))
     return None
+
+
+_ADDR = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_MAILBOX = rf"[ \t]*(?:[A-Za-z0-9]+(?: [A-Za-z0-9]+)* *<{_ADDR}>|{_ADDR})[ \t]*"
+_SIMPLE_ADDRESSES = re.compile(rf"{_MAILBOX}(?:,{_MAILBOX})*")
+
+
+def plain_addresses(msg: Message, name: str) -> list[str] | None:
+    """Values of an address header (From, To, Cc, Reply-To) that `email.utils.getaddresses` reads exactly as
+    it reads the default policy's re-formatted `str()` of them: every occurrence a list of plain ASCII
+    mailboxes (`Name Surname <local@domain>` with letters and digits in the name, or a bare address), on
+    one line. None where the header must be parsed."""
+    if _memo_factory(msg) is None:
+        return None
+    lname = name.lower()
+    values = []
+    for key, raw in msg.raw_items():
+        if key.lower() == lname:
+            if not isinstance(raw, str) or not _SIMPLE_ADDRESSES.fullmatch(raw):
+                return None
+            values.append(raw)
+    return values
+
+
+def _memo_factory(msg: Message) -> _MemoHeaders | None:
+    """The message's memoising header factory when it was parsed by `message_policy()` (not the reference)."""
+    if in_reference() or not isinstance(msg.policy, EmailPolicy):
+        return None
+    factory = msg.policy.header_factory
+    return factory if isinstance(factory, _MemoHeaders) else None

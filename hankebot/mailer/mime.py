@@ -17,7 +17,7 @@ from hankebot.mailer.attachments import (
     BODY_ATTR, MB, Attachment, AttachmentLimits, Base64Body, collect, part_bytes,
 )
 from hankebot.mailer.bounce import BounceInfo, detect_bounce
-from hankebot.mailer.header_memo import message_policy, plain_unstructured
+from hankebot.mailer.header_memo import message_policy, plain_addresses, plain_unstructured
 from hankebot.mailer.signatures import SignatureInfo
 
 # Headers that tell machines from people (loop prevention, bounce and list detection).
@@ -241,9 +241,10 @@ def _first_id(value: str) -> str | None:
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
-    values = []
+    values = plain_addresses(msg, name)
     try:
-        values = [str(v) for v in (msg.get_all(name) or [])]
+        if values is None:
+            values = [str(v) for v in (msg.get_all(name) or [])]
     except Exception:  # noqa: BLE001
         values = [_decode_raw(str(raw)) for key, raw in msg.raw_items() if key.lower() == name]
     out = []
