@@ -123,3 +123,32 @@ def test_status_and_inspect_load_only_what_they_use(tmp_path):
     eml.write_bytes(sm.question_message("kadri.jogi@example.com", "Kadri Jõgi"))
     code, names = _loaded("--config", str(path), "inspect", str(eml), "--json", cwd=tmp_path)
     assert code == 0 and "sqlalchemy" not in names and "telegram" not in names and "hankebot.bot" not in names, names
+
+
+def test_the_collector_is_off_only_for_short_read_only_commands(tmp_path):
+    """The program starts with the garbage collector off (start-up makes long-lived objects only); every
+    command but the short read-only ones runs with it on (the service, fetch of thousands of messages, a
+    folder of messages to inspect)."""
+    path = make_config(tmp_path, deadline=datetime(2030, 1, 20, 15, 0))
+    (tmp_path / "a.eml").write_bytes(b"From: a@example.com\r\nSubject: x\r\n\r\nTere\r\n")
+    code = ("import gc, sys\nimport hankebot.service.cli.mailbox as mb, hankebot.service.cli.status as st\n"
+            "import hankebot.service.cli.inspection as ins\n"
+            "seen = []\n"
+            "def spy(module, name):\n"
+            "    real = getattr(module, name)\n"
+            "    def f(*a):\n        seen.append(gc.isenabled()); return real(*a)\n"
+            "    setattr(module, name, f)\n"
+            "spy(mb, 'cmd_process'); spy(st, 'cmd_status'); spy(ins, '_extract')\n"
+            "from hankebot.app import main\n"
+            "rc = main(sys.argv[1:])\nprint(rc, seen)\n")
+
+    def collector_on(*args: str) -> str:
+        r = subprocess.run([sys.executable, "-c", code, "--config", str(path), *args], capture_output=True,
+                           text=True, timeout=120, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip().splitlines()[-1]
+
+    assert collector_on("status") == "0 [False]"
+    assert collector_on("process") == "0 [True]"
+    assert collector_on("inspect", str(tmp_path / "a.eml")) == "0 [False]"
+    assert collector_on("inspect", str(tmp_path)) == "0 [True]"  # a folder: collected as usual

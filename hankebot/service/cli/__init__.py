@@ -6,6 +6,7 @@
 status, procurement, evaluation) and is imported only when one of its commands runs."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -14,6 +15,10 @@ import sys
 from hankebot.service.cli.common import EXIT_FAIL, EXIT_OK, EXIT_SEALED, EXIT_USAGE
 from hankebot.service.cli.parser import build_parser, handler
 from hankebot.service.cli.redact import REDACT, RedactSecrets
+
+# short read-only commands: they run with the garbage collector as the program left it (off: hankebot.app), all
+# others with it on (the service, mail batches, fetch of thousands of messages, the protocol's documents)
+SHORT = frozenset({"status", "inspect", "results", "check-config"})
 
 __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_SEALED", "EXIT_USAGE", "REDACT", "RedactSecrets", "build_parser", "main"]
 
@@ -42,6 +47,8 @@ def _raised(e: BaseException, module: str, name: str) -> bool:
 def _main(argv: list[str] | None, frontend=None) -> int:
     args = build_parser().parse_args(argv)
     args.frontend = frontend
+    if args.cmd not in SHORT:
+        gc.enable()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for h in logging.getLogger().handlers:
         if REDACT not in h.filters:

@@ -81,6 +81,9 @@ def cmd_inspect(args) -> int:
 
 
 def _inspect_many(args) -> int:
+    import gc
+
+    gc.enable()  # a folder may hold thousands of messages: their garbage is collected as usual
     cfg = load(args, check_files=False)  # a broken config is no file's fault: exit 2 before any line
     received = _received(args, cfg)
     files, skipped = collect(args.messages)
