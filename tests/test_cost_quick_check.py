@@ -82,9 +82,9 @@ def test_the_check_imports_no_openpyxl(tmp_path):
     """An ordinary workbook's formula cells are found without loading openpyxl (a fresh interpreter)."""
     path = tmp_path / "cost.xlsx"
     path.write_bytes(XLSX)
-    code = ("import sys\nfrom hankebot.mailer.forms.cost_formulas import _xlsx_formulas_quick\n"
+    code = ("import sys\nfrom hankebot.mailer.forms.cost_formulas import xlsx_formulas_quick\n"
             f"data = open({str(path)!r}, 'rb').read()\n"
-            "cells = _xlsx_formulas_quick(data, [('juriidilise isiku maksumus', 'D2')])\n"
+            "cells = xlsx_formulas_quick(data, [('juriidilise isiku maksumus', 'D2')])\n"
             "print('openpyxl' in sys.modules, len(cells))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
