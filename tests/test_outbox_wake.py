@@ -146,3 +146,45 @@ def test_the_commit_hook_runs_after_the_commit_and_sees_the_rows(tmp_path):
         enqueue_text(ctx, uow.repo, "test", "Uus", "new")
         uow.commit()
     assert seen == [(frozenset({NOTIFICATIONS}), [f"new@{STAFF}"])]
+
+
+_OTHER_PROCESS = """
+import sys
+from hankebot.service.config import load_config
+from hankebot.service.context import open_context
+from hankebot.core.events import Rendered
+from hankebot.service.notify import publish
+ctx = open_context(load_config(sys.argv[1]), database_url=sys.argv[2])
+with ctx.uow() as uow:
+    publish(ctx, uow.repo, "test", Rendered(text="Teisest protsessist"), "other-process")
+    uow.commit()
+"""
+
+
+async def test_on_postgresql_a_commit_in_another_process_wakes_the_worker(tmp_path, pg_url):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    async with FakeTelegramAPI() as api:
+        api.add_chat(STAFF, first_name="Taimi")
+        ctx = make_ctx(tmp_path, database_url=pg_url, telegram=_telegram(api))
+        _notify(ctx, "Esimene", "n1")
+        stop = asyncio.Event()
+        bot = Bot(api.token, base_url=api.base_url, base_file_url=api.base_file_url)
+        async with bot:
+            worker = asyncio.create_task(run_outbox(ctx, TelegramSender(bot), stop, poll_seconds=POLL))
+            try:
+                assert (await api.wait_for_message(STAFF, timeout=WAIT))["text"] == "Esimene"
+                root = str(Path(__file__).resolve().parents[1])
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+                done = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", _OTHER_PROCESS,
+                                                                str(ctx.cfg.path), pg_url],
+                                               env=env, capture_output=True, text=True, timeout=60)
+                assert done.returncode == 0, done.stderr
+                # only the NOTIFY can reach this process before its 60 s poll
+                assert (await api.wait_for_message(STAFF, timeout=WAIT))["text"] == "Teisest protsessist"
+            finally:
+                stop.set()
+                await asyncio.wait_for(worker, 15)

@@ -17,6 +17,7 @@ from typing import Iterator
 
 from hankebot.core.events import Event, Rendered
 from hankebot.service.context import Context
+from hankebot.storage.pg_wake import PgNotifyListener, supports_notify
 from hankebot.storage.repository import Repository
 from hankebot.storage.tables import Notification
 from hankebot.storage.uow import NOTIFICATIONS
@@ -80,8 +81,8 @@ def publish(
 def outbox_wake(ctx: Context) -> Iterator[asyncio.Event]:
     """An asyncio.Event of the running loop, set right after any unit of work on `ctx` commits notification
     rows (storage.uow.NOTIFICATIONS), from any thread. The worker clears it before it reads the due rows,
-    so a commit during a drain wakes it again. Rows committed by another process are not seen: the worker
-    keeps a slow poll for those."""
+    so a commit during a drain wakes it again. On PostgreSQL a commit in another process (a CLI command)
+    wakes it too, through LISTEN/NOTIFY; on SQLite the worker keeps a slow poll for those."""
     loop = asyncio.get_running_loop()
     woken = asyncio.Event()
 
@@ -92,8 +93,19 @@ def outbox_wake(ctx: Context) -> Iterator[asyncio.Event]:
             except RuntimeError:  # the loop has closed: nobody is waiting any more
                 pass
 
+    def notified() -> None:
+        try:
+            loop.call_soon_threadsafe(woken.set)
+        except RuntimeError:
+            pass
+
+    listener = PgNotifyListener(ctx.engine, notified) if supports_notify(ctx.engine) else None
     ctx.commit_hooks.append(hook)
+    if listener is not None:
+        listener.start()
     try:
         yield woken
     finally:
         ctx.commit_hooks.remove(hook)
+        if listener is not None:
+            listener.stop()  # not joined: the loop must not block; the thread ends on its own

@@ -10,15 +10,17 @@ Leaving the block without commit() rolls back.
 `on_commit(topics)` runs right AFTER a commit that made a change others wait for, so whoever it wakes sees
 the committed rows: the topic NOTIFICATIONS when the transaction inserted `Notification` rows (detected at
 flush, whoever added them) or when code called `announce(session, NOTIFICATIONS)` (rows put back to
-'pending'). A rollback forgets the topics."""
+'pending'). A rollback forgets the topics. On PostgreSQL such a commit also sends NOTIFY, which wakes
+workers in other processes (storage/pg_wake.py)."""
 from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hankebot.storage.pg_wake import CHANNEL, supports_notify
 from hankebot.storage.repository import Repository
 from hankebot.storage.tables import Notification
 
@@ -66,6 +68,10 @@ class UnitOfWork:
 
     def commit(self) -> None:
         assert self.session is not None
+        if supports_notify(self.engine):  # other processes LISTEN (storage/pg_wake.py); sent at the commit
+            self.session.flush()
+            if NOTIFICATIONS in self.session.info.get(_TOPICS, ()):
+                self.session.execute(text(f"NOTIFY {CHANNEL}"))
         self.session.commit()
         topics = self.session.info.pop(_TOPICS, None)
         if topics and self.on_commit is not None:
