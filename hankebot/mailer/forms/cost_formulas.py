@@ -16,6 +16,7 @@ from decimal import Decimal
 from xml.etree import ElementTree
 
 from hankebot.mailer.forms.price_checks import float_to_decimal
+from hankebot.mailer.forms.safety import open_zip
 from hankebot.mailer.forms.text import norm
 
 MAX_FORMULAS_TO_EVALUATE = 2000  # larger workbooks are not evaluated (time bound)
@@ -167,7 +168,7 @@ def _xlsx_cell_formula(zf: zipfile.ZipFile, path: str, ref: str) -> str | None:
 
 def xlsx_formulas_quick(data: bytes, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
     """`xlsx_formulas` without loading the workbook: the sheet XML of the wanted cells only."""
-    zf = zipfile.ZipFile(io.BytesIO(data))
+    zf = open_zip(data)
     _openpyxl_could_open(zf)
     paths = _xlsx_sheet_paths(zf)
     out: dict[tuple[str, str], str | None] = {}

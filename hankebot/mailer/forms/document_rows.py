@@ -12,11 +12,11 @@ import posixpath
 import shutil
 import subprocess
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from hankebot.mailer.forms.memo import memoised
+from hankebot.mailer.forms.safety import open_zip
 from hankebot.mailer.forms.text import pdf_text, sniff
 from hankebot.mailer.reference import in_reference
 
@@ -52,7 +52,7 @@ def _docx_body(data: bytes):
     styles, numbering, settings, theme and the rest are left alone. Raises on a broken package."""
     from lxml import etree
 
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+    with open_zip(data) as zf:
         rels = _xml(zf.read("_rels/.rels"))
         target = next((r.get("Target") for r in rels.iter(f"{_PKG_REL}Relationship")
                        if r.get("Type") == _OFFICE_DOCUMENT and r.get("TargetMode") != "External"), None)

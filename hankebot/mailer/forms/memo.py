@@ -59,3 +59,12 @@ def memoised(step: str, data: bytes, extra: str, compute: Callable[[], T]) -> T:
     value = compute()
     memo[key] = value
     return value
+
+
+def remembered(step: str, data: bytes, extra: str):
+    """What `memoised(step, data, extra, ...)` remembered inside this `read_once()` block; None when
+    nothing was (or outside one). Computes nothing."""
+    memo = _memo.get()
+    if memo is None:
+        return None
+    return memo.get((step, _digest(data), extra))

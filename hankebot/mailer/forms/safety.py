@@ -5,6 +5,11 @@ whose members inflate to hundreds of megabytes. `check_zip` reads the zip direct
 sizes, entry count, compression ratio) and then really inflates every member in bounded
 chunks, which also verifies the CRC: a member whose directory entry lies about its size fails
 the CRC check instead of inflating without bound.
+
+Inside `read_once()` the members the scan inflated (when they add up to at most KEEP_INFLATED bytes) are
+remembered with its verdict, and `open_zip()` gives a ZipFile whose `read()` / `open()` of such a member
+serves those bytes instead of inflating it again: the same bytes, as the scan read each member to its end
+and so passed the same CRC check `read()` makes.
 """
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import io
 import zipfile
 
 from hankebot.core.problems import Problem
-from hankebot.mailer.forms.memo import memoised
+from hankebot.mailer.forms.memo import memoised, remembered
+from hankebot.mailer.reference import in_reference
 
 MAX_ATTACHMENT_BYTES = 30 * 1024 * 1024  # raw file size
 MAX_UNCOMPRESSED_TOTAL = 50 * 1024 * 1024  # sum of the members' inflated sizes
@@ -20,6 +26,7 @@ MAX_MEMBERS = 5000
 MAX_RATIO = 200  # inflated / compressed, per member larger than RATIO_FLOOR
 RATIO_FLOOR = 1024 * 1024
 _CHUNK = 1 << 16
+KEEP_INFLATED = 4 * 1024 * 1024  # inflated members kept for the readers, per archive, at most
 
 
 def too_large(data: bytes) -> Problem | None:
@@ -40,41 +47,76 @@ def is_zip(data: bytes) -> bool:
 def check_zip(data: bytes) -> Problem | None:
     """None when the archive is safe to open; else "zip_bomb", "attachment_too_large" or
     "unreadable_zip" (corrupt archive)."""
-    return memoised("check_zip", data, "", lambda: _check_zip(data))
+    return memoised("check_zip", data, "", lambda: _check_zip(data))[0]
 
 
-def _check_zip(data: bytes) -> Problem | None:
+class _InflatedZip(zipfile.ZipFile):
+    """A ZipFile whose members named in `inflated` are served from it (read by the safety scan)."""
+
+    def __init__(self, data: bytes, inflated: dict[str, bytes]) -> None:
+        super().__init__(io.BytesIO(data))
+        self._inflated = inflated
+
+    def read(self, name, pwd=None):
+        if pwd is None and isinstance(name, str) and name in self._inflated:
+            if self.fp is None:
+                raise ValueError("Attempt to use ZIP archive that was already closed")
+            return self._inflated[name]
+        return super().read(name, pwd)
+
+    def open(self, name, mode="r", pwd=None, *, force_zip64=False):
+        if mode == "r" and pwd is None and isinstance(name, str) and name in self._inflated:
+            if self.fp is None:
+                raise ValueError("Attempt to use ZIP archive that was already closed")
+            return io.BytesIO(self._inflated[name])
+        return super().open(name, mode, pwd, force_zip64=force_zip64)
+
+
+def open_zip(data: bytes) -> zipfile.ZipFile:
+    """`zipfile.ZipFile(io.BytesIO(data))`; after `check_zip(data)` passed inside `read_once()`, one that
+    reads the members the scan kept from memory (not for the reference readers)."""
+    scanned = None if in_reference() else remembered("check_zip", data, "")
+    if scanned is not None and scanned[0] is None and scanned[1]:
+        return _InflatedZip(data, scanned[1])
+    return zipfile.ZipFile(io.BytesIO(data))
+
+
+def _check_zip(data: bytes) -> tuple[Problem | None, dict[str, bytes] | None]:
+    """The verdict, and the inflated members by name (the last of a repeated name, as ZipFile.getinfo
+    finds) when the archive is safe and they add up to at most KEEP_INFLATED bytes."""
     big = too_large(data)
     if big:
-        return big
+        return big, None
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except Exception:  # noqa: BLE001 - any failure to read the directory: corrupt
-        return Problem("unreadable_zip", "Manus on rikutud (vigane ZIP-arhiiv) ega ole loetav.")
+        return Problem("unreadable_zip", "Manus on rikutud (vigane ZIP-arhiiv) ega ole loetav."), None
     bomb = Problem(
         "zip_bomb",
         "Manus näeb välja nagu pakkimispomm (lahtipakituna kordades suurem kui lubatud); "
         "seda ei avatud. Palun kontrollige manust käsitsi.",
     )
     if len(infos) > MAX_MEMBERS:
-        return bomb
+        return bomb, None
     declared = 0
     for info in infos:
         declared += info.file_size
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            return bomb
+            return bomb, None
     if declared > MAX_UNCOMPRESSED_TOTAL:
         return Problem(
             "attachment_too_large",
             f"Manus on lahtipakituna liiga suur ({declared // (1024 * 1024)} MB); "
             "seda ei loetud automaatselt. Palun kontrollige manust käsitsi.",
-        )
+        ), None
     inflated = 0
+    kept: dict[str, bytes] | None = {}
     try:
         for info in infos:
             if info.is_dir():
                 continue
+            chunks = []
             with zf.open(info) as member:
                 while True:
                     chunk = member.read(_CHUNK)
@@ -82,9 +124,16 @@ def _check_zip(data: bytes) -> Problem | None:
                         break
                     inflated += len(chunk)
                     if inflated > MAX_UNCOMPRESSED_TOTAL:
-                        return bomb
+                        return bomb, None
+                    if kept is not None:
+                        chunks.append(chunk)
+            if kept is not None:
+                if inflated > KEEP_INFLATED:
+                    kept = None
+                else:
+                    kept[info.filename] = b"".join(chunks)
     except RuntimeError:  # encrypted member
-        return Problem("unreadable_zip", "Manus on parooliga kaitstud ega ole loetav.")
+        return Problem("unreadable_zip", "Manus on parooliga kaitstud ega ole loetav."), None
     except Exception:  # noqa: BLE001 - any decoder error means a corrupt archive
-        return Problem("unreadable_zip", "Manus on rikutud (vigane ZIP-arhiiv) ega ole loetav.")
-    return None
+        return Problem("unreadable_zip", "Manus on rikutud (vigane ZIP-arhiiv) ega ole loetav."), None
+    return None, kept
