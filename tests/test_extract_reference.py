@@ -198,6 +198,56 @@ def test_plain_addresses_are_taken_and_others_parsed():
                 b"Cc: =?utf-8?q?M=C3=A4nnik?= <m@d.ee>\r\nReply-To: \"Tamm, Mari\" <m@e.ee>\r\n\r\nx\r\n")
     assert plain_addresses(msg, "from") == ["Mari Tamm <mari.tamm@example.ee>"]
     assert plain_addresses(msg, "to") == ["a@b.ee, Jaan Kask <jaan@c.ee>"]
-    assert plain_addresses(msg, "cc") is None and plain_addresses(msg, "reply-to") is None
+    assert plain_addresses(msg, "cc") == ["Männik <m@d.ee>"]  # encoded words decoded (see below)
+    assert plain_addresses(msg, "reply-to") is None
     with reference_readers():
         assert plain_addresses(msg, "from") is None
+
+
+def _encoded_word(text: str, charset: str, q: bool) -> str:
+    import base64
+
+    data = text.encode(charset if charset.lower() != "us-ascii" else "ascii", "replace")
+    if q:
+        body = "".join(chr(b) if chr(b).isalnum() and b < 128 else "_" if b == 32 else f"={b:02X}" for b in data)
+        return f"=?{charset}?{'q' if len(text) % 2 else 'Q'}?{body}?="
+    return f"=?{charset}?b?{base64.b64encode(data).decode()}?="
+
+
+_DISPLAY_TEXT = st.text(alphabet=st.sampled_from(list("abcAZ09 äõöüÜŠž_.,\"'()<>@;:\\-\t")), max_size=12)
+_WORDS = st.one_of(st.sampled_from(["Koolitus", "001", "OÜ", "Mari", "x"]),
+                   st.builds(_encoded_word, _DISPLAY_TEXT, st.sampled_from(["utf-8", "UTF-8", "iso-8859-1", "us-ascii"]),
+                             st.booleans()))
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.tuples(_WORDS, st.sampled_from([" ", "  ", "\t", " \t"])), min_size=1, max_size=5),
+       st.sampled_from(["", " "]), st.sampled_from(["From", "To", "Reply-To"]))
+def test_encoded_display_names_read_as_the_default_policy_gives(words, lead, name):
+    """A mailbox whose display name has encoded words (as in `Koolitus 001 =?utf-8?q?O=C3=9C?= <a@b.ee>`),
+    where the shortcut decodes it, reads exactly as the default policy's formatted value."""
+    from email import policy
+    from email.parser import BytesParser
+    from email.utils import getaddresses
+
+    from hankebot.mailer.header_memo import plain_addresses
+    from hankebot.mailer.mime import _feed
+
+    display = "".join(w + sep for w, sep in words)
+    raw = f"{name}: {lead}{display}<mari.tamm@example.ee>\r\n\r\nbody\r\n".encode()
+    values = plain_addresses(_feed(raw), name)
+    if values is not None:
+        reference = BytesParser(policy=policy.default).parsebytes(raw)
+        assert getaddresses(values) == getaddresses([str(v) for v in reference.get_all(name)])
+
+
+def test_encoded_display_names_take_the_shortcut():
+    from hankebot.mailer.header_memo import plain_addresses
+    from hankebot.mailer.mime import _feed
+
+    msg = _feed(b"From: Koolitus 001 =?utf-8?q?O=C3=9C?= <bidder001@example.test>\r\n"
+                b"To: =?utf-8?q?K=C3=BCsija_O=C3=9C?= <info@kysija0.example>\r\n"
+                b"Cc: =?utf-8?q?Tamm=2C_Mari?= <m@e.ee>\r\n\r\nx\r\n")
+    assert plain_addresses(msg, "from") == ["Koolitus 001 OÜ <bidder001@example.test>"]
+    assert plain_addresses(msg, "to") == ["Küsija OÜ <info@kysija0.example>"]
+    assert plain_addresses(msg, "cc") is None  # a comma in the decoded name: parsed

@@ -12,6 +12,7 @@ decoded text, addresses, parameters) is the package's own code, so the values ar
 from __future__ import annotations
 
 import re
+from email import _encoded_words as _ew
 from email import headerregistry as hr
 from email import policy, utils
 from email.message import Message
@@ -134,10 +135,46 @@ def plain_addresses(msg: Message, name: str) -> list[str] | None:
     values = []
     for key, raw in msg.raw_items():
         if key.lower() == lname:
-            if not isinstance(raw, str) or not _SIMPLE_ADDRESSES.fullmatch(raw):
+            if not isinstance(raw, str):
                 return None
+            if not _SIMPLE_ADDRESSES.fullmatch(raw):
+                raw = _encoded_mailbox(raw)
+                if raw is None:
+                    return None
             values.append(raw)
     return values
+
+
+_EW = r"=\?(?i:utf-8|us-ascii|iso-8859-1)\?[QqBb]\?[A-Za-z0-9_=+/.-]*\?="
+_EW_RE = re.compile(_EW)
+_WORD = rf"(?:{_EW}|[A-Za-z0-9]+)"
+_ENCODED_MAILBOX = re.compile(rf"[ \t]*((?:{_WORD}[ \t]+)*{_WORD})[ \t]*<({_ADDR})>[ \t]*")
+_WS = re.compile(r"[ \t]+")
+
+
+def _encoded_mailbox(raw: str) -> str | None:
+    """One mailbox whose display name has encoded words (`Koolitus 001 =?utf-8?q?O=C3=9C?= <a@b.ee>`), on
+    one line, as the default policy formats it: the words decoded by the package's own decoder, each run of
+    white space one space. Only where the decoded name is letters, digits and single inner spaces (the
+    policy then neither quotes it nor keeps anything else); None otherwise."""
+    found = _ENCODED_MAILBOX.fullmatch(raw)
+    if found is None or "=?" not in found.group(1):
+        return None
+    words = []
+    for word in _WS.split(found.group(1)):
+        if _EW_RE.fullmatch(word):
+            try:
+                word, _charset, _lang, defects = _ew.decode(word)
+            except Exception:  # noqa: BLE001 - the parser decides
+                return None
+            if defects:
+                return None
+        words.append(word)
+    display = " ".join(words)
+    if not display or display != display.strip() or "  " in display or not all(
+            ch.isalnum() or ch == " " for ch in display):
+        return None
+    return f"{display} <{found.group(2)}>"
 
 
 def _memo_factory(msg: Message) -> _MemoHeaders | None:
