@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hankebot.devstack import sample_mail as sm
@@ -251,3 +251,73 @@ def test_encoded_display_names_take_the_shortcut():
     assert plain_addresses(msg, "from") == ["Koolitus 001 OÜ <bidder001@example.test>"]
     assert plain_addresses(msg, "to") == ["Küsija OÜ <info@kysija0.example>"]
     assert plain_addresses(msg, "cc") is None  # a comma in the decoded name: parsed
+
+
+_PARAM_PIECES = ["text", "/", "plain", "multipart", "mixed", "application", "vnd.ms-excel", "attachment", "inline",
+                 ";", "; ", ";\t", " ", "=", "charset", "utf-8", "name", "filename", "boundary", '"', "Lisa 3.xlsx",
+                 "==_x+-.", "a b", "(c)", "\\", "*", "*0", "=?utf-8?q?L=C3=A4?=", "ä", "''", ",", ":", "%41", "@"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_PARAM_PIECES), min_size=1, max_size=12),
+       st.sampled_from(["Content-Type", "Content-Disposition"]))
+@example(["attachment", "; ", "filename", "=", '"', "=?utf-8?q?L=C3=A4?=", '"'], "Content-Disposition")
+@example(["text", "/", "plain", "; ", "name", "=", '"', "a b", "\\", '"', "; ", "charset", "=", "utf-8"], "Content-Type")
+@example(["text", "/", "plain", " ", "(c)", "; ", "charset", "=", "utf-8"], "Content-Type")
+@example(["text", "/", "plain", ";", "charset", "*", "=", "utf-8", "''", "%41"], "Content-Type")
+def test_a_lazily_parsed_params_header_is_what_the_default_policy_gives(pieces, name):
+    """A Content-Type / Content-Disposition value the lazy header takes as it is gives, through every
+    Message method and header attribute, exactly what the default policy's parsed header gives."""
+    from email import policy
+    from email.parser import BytesParser
+
+    from hankebot.mailer.header_memo import _LazyParams, _MemoHeaders, plain_params
+    from hankebot.mailer.mime import _feed
+
+    value = "".join(pieces)
+    raw = f"{name}: {value}\r\n\r\nbody\r\n".encode()
+
+    def outcome(call):
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - garbage values: both must fail alike
+            return type(exc)
+
+    ours, reference = outcome(lambda: _feed(raw)), outcome(lambda: BytesParser(policy=policy.default).parsebytes(raw))
+    if isinstance(reference, type):  # the package's own parser trips over it (parse_message records that)
+        assert ours is reference and not plain_params(value.strip())
+        return
+    mine, theirs = outcome(lambda: ours[name]), outcome(lambda: reference[name])
+    if isinstance(theirs, type):
+        assert mine is theirs and not plain_params(value.strip())
+        return
+    assert isinstance(mine, _LazyParams) == plain_params(next(v for _, v in ours.raw_items()))
+
+    assert str(mine) == str(theirs)
+    for method in ("get_content_type", "get_content_maintype", "get_content_charset", "get_filename",
+                   "get_content_disposition", "get_params", "get_boundary"):
+        assert outcome(getattr(ours, method)) == outcome(getattr(reference, method)), method
+    assert outcome(lambda: dict(mine.params)) == outcome(lambda: dict(theirs.params))
+    for attr in ("content_type", "maintype", "subtype", "content_disposition"):
+        assert outcome(lambda: getattr(mine, attr, None)) == outcome(lambda: getattr(theirs, attr, None)), attr
+    eager = outcome(lambda: _MemoHeaders()[name](name, next(v for _, v in ours.raw_items())))
+    if isinstance(eager, type):  # the eager memo header fails to build: the lazy one fails when asked
+        assert outcome(lambda: mine.defects) is eager
+    else:  # header defects: as the eager memo headers (which never collect the tree's)
+        assert [type(d) for d in mine.defects] == [type(d) for d in eager.defects]
+    assert outcome(lambda: mine.fold(policy=policy.default)) == outcome(lambda: theirs.fold(policy=policy.default))
+
+
+def test_plain_params_headers_are_lazy_in_the_mix():
+    from hankebot.mailer.header_memo import _LazyParams
+    from hankebot.mailer.mime import _feed
+
+    msg = _feed(b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+                b'Content-Type: text/plain; charset="utf-8"\r\n\r\nx\r\n--b1\r\n'
+                b'Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\n'
+                b'Content-Disposition: attachment; filename="Lisa 3 maksumuse vorm.xlsx"\r\n\r\nQUJD\r\n--b1--\r\n')
+    parts = list(msg.walk())
+    assert all(isinstance(p["content-type"], _LazyParams) for p in parts)
+    assert parts[2].get_filename() == "Lisa 3 maksumuse vorm.xlsx" and parts[1].get_content_charset() == "utf-8"
+    with reference_readers():
+        assert not isinstance(_feed(b"Content-Type: text/plain\r\n\r\nx")["content-type"], _LazyParams)

@@ -85,8 +85,58 @@ class _MemoHeaders(hr.HeaderRegistry):
         if made is None:
             if len(self._made) >= _MEMO_SIZE:
                 self._made = {}
-            made = self._made[key] = self[name](name, value)
+            made = self._made[key] = self._class_for(name, value)(name, value)
         return made
+
+    def _class_for(self, name: str, value: str) -> type:
+        cls = self[name]
+        if name.lower() in _LAZY_NAMES and plain_params(value):
+            lazy = self._lazy.get(cls)
+            if lazy is None:
+                lazy = self._lazy[cls] = type("_Lazy" + cls.__name__, (_LazyParams, cls), {"_full": cls})
+            return lazy
+        return cls
+
+    _lazy: dict[type, type] = {}  # the combined class -> its lazily parsed variant, shared by all
+
+
+_LAZY_NAMES = ("content-type", "content-disposition")
+_LAZY_ATTRS = frozenset({"_parse_tree", "_defects", "_params", "_maintype", "_subtype", "_content_disposition"})
+_TOKEN = r"[A-Za-z0-9._+-]+"
+_PLAIN_PARAMS = re.compile(rf'{_TOKEN}(?:/{_TOKEN})?(?:;[ \t]*{_TOKEN}=(?:{_TOKEN}|"[ !#-\[\]-~]*"))*')
+
+
+def plain_params(value: str) -> bool:
+    """A Content-Type / Content-Disposition value the parameter parser re-serialises to itself: a plain
+    type, then `; name=token` or `; name="text"` parameters (no encoded word, no RFC 2231, no comment, no
+    escape, ASCII, on one line)."""
+    return "=?" not in value and _PLAIN_PARAMS.fullmatch(value) is not None
+
+
+class _LazyParams:
+    """Mixin for a Content-Type or Content-Disposition header whose value `plain_params` accepts: its text
+    (all that `get_content_type`, `get_param`, `get_filename`, `get_content_disposition` read) is the value
+    itself, and the parse runs, with the registry's own class, only when anything else is asked for."""
+
+    @classmethod
+    def parse(cls, value, kwds):
+        kwds["decoded"] = value
+        kwds["parse_tree"] = None
+
+    def init(self, name, *, parse_tree, defects):
+        self._name = name
+
+    def __getattr__(self, attr):
+        if attr not in _LAZY_ATTRS:
+            raise AttributeError(attr)
+        full = self._full(self._name, str.__str__(self))  # the class this one is lazy for
+        for key, value in vars(full).items():
+            if key != "_name":
+                self.__dict__[key] = value
+        try:
+            return self.__dict__[attr]
+        except KeyError:
+            raise AttributeError(attr) from None
 
 
 def message_policy() -> EmailPolicy:
