@@ -321,3 +321,33 @@ def test_plain_params_headers_are_lazy_in_the_mix():
     assert parts[2].get_filename() == "Lisa 3 maksumuse vorm.xlsx" and parts[1].get_content_charset() == "utf-8"
     with reference_readers():
         assert not isinstance(_feed(b"Content-Type: text/plain\r\n\r\nx")["content-type"], _LazyParams)
+
+
+_DATE_PIECES = ["Mon, ", "12 ", "Jan ", "2026 ", "26 ", "99 ", "0999 ", "10:00", ":59", ":60", " +0200", " -0000",
+                " +9999", " GMT", " EST", " (EET)", "\r\n ", " ", ",", "x", "=?utf-8?q?a?=", "32 ", "Feb ", "29 "]
+
+
+_DATES = st.builds(lambda *p: "".join(p), st.sampled_from(["", "Mon, ", "Tue,", "Xyz, "]),
+                   st.sampled_from(["1 ", "12 ", "31 ", "32 ", "0 "]), st.sampled_from(["Jan ", "Feb ", "jan ", "Foo "]),
+                   st.sampled_from(["2026 ", "26 ", "70 ", "0999 ", "99999 ", "1 "]),
+                   st.sampled_from(["10:00", "10:00:00", "23:59:60", "24:00", "9:5"]),
+                   st.sampled_from(["", " +0200", " -0000", " +9999", " GMT", " EST", " UT", " +0200 (EET)", " XYZ"]),
+                   st.sampled_from(["", " ", "\r\n "]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(st.lists(st.sampled_from(_DATE_PIECES), min_size=1, max_size=10), _DATES.map(lambda d: [d])))
+@example(["12 Jan 26 10:00 +0200"])
+@example(["Mon, 12 Jan 2026 10:00:00"])
+def test_a_date_taken_without_the_header_classes_reads_as_the_default_policy_gives(pieces):
+    """header(msg, "date") with the shortcut (DateHeader.parse step by step, no header object) gives what
+    the default policy's DateHeader gives (the reference readers), and so the same parsed date."""
+    from hankebot.mailer.header_memo import plain_date
+    from hankebot.mailer.mime import _date, _feed, header
+
+    raw = f"Date: {''.join(pieces)}\r\n\r\nbody\r\n".encode()
+    ours = header(_feed(raw), "date")
+    with reference_readers():
+        reference = header(_feed(raw), "date")
+    assert ours == reference and _date(ours) == _date(reference)
+    assert plain_date(_feed(b"Date: Mon, 12 Jan 2026 10:00:00 +0200\r\n\r\nx")) == "Mon, 12 Jan 2026 10:00:00 +0200"

@@ -169,6 +169,40 @@ def plain_unstructured(msg: Message, name: str) -> str | None:
     return None
 
 
+def _first_ascii(msg: Message, name: str) -> str | None:
+    """The unfolded value of the first `name` header, where every occurrence is plain ASCII text and the
+    message was parsed by `message_policy()`; else None."""
+    if _memo_factory(msg) is None:
+        return None
+    lname, first = name.lower(), None
+    for key, raw in msg.raw_items():
+        if key.lower() == lname:
+            if not isinstance(raw, str) or not raw.isascii():
+                return None
+            if first is None:
+                first = raw
+    return None if first is None else "".join(_LINESEP.split(first))
+
+
+def plain_date(msg: Message) -> str | None:
+    """What `str(msg.get("date"))` gives, without the header classes: the registry's DateHeader.parse
+    step by step (the value itself when it is not a date, else the date formatted back), minus the parse
+    tree of that text it builds and Hankebot never reads. None where it must go the usual way."""
+    value = _first_ascii(msg, "date")
+    if not value:
+        return None
+    try:
+        stamp = utils.parsedate_to_datetime(value)
+    except ValueError:  # DateHeader.parse: "Invalid date value or format", the value kept as it is
+        return value
+    except Exception:  # noqa: BLE001 - anything else: the header classes decide
+        return None
+    try:
+        return utils.format_datetime(stamp)
+    except Exception:  # noqa: BLE001
+        return None
+
+
 _ADDR = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _MAILBOX = rf"[ \t]*(?:[A-Za-z0-9]+(?: [A-Za-z0-9]+)* *<{_ADDR}>|{_ADDR})[ \t]*"
 _SIMPLE_ADDRESSES = re.compile(rf"{_MAILBOX}(?:,{_MAILBOX})*")

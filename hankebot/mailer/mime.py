@@ -17,7 +17,7 @@ from hankebot.mailer.attachments import (
     BODY_ATTR, MB, Attachment, AttachmentLimits, Base64Body, collect, part_bytes,
 )
 from hankebot.mailer.bounce import BounceInfo, detect_bounce
-from hankebot.mailer.header_memo import message_policy, plain_addresses, plain_unstructured
+from hankebot.mailer.header_memo import message_policy, plain_addresses, plain_date, plain_unstructured
 from hankebot.mailer.signatures import SignatureInfo
 
 # Headers that tell machines from people (loop prevention, bounce and list detection).
@@ -209,7 +209,7 @@ def header(msg: Message, name: str) -> str:
     for key, raw in msg.raw_items():
         if key.lower() == name.lower() and isinstance(raw, str) and _SURROGATE.search(raw):
             return " ".join(_eight_bit(raw).split())
-    plain = plain_unstructured(msg, name)
+    plain = plain_date(msg) if name == "date" else plain_unstructured(msg, name)
     if plain is not None:
         return plain.strip()
     try:
