@@ -133,13 +133,12 @@ def _check_zip(data: bytes) -> tuple[Problem | None, dict[str, bytes] | None]:
                     inflated += len(chunk)
                     if inflated > MAX_UNCOMPRESSED_TOTAL:
                         return bomb, None
+                    if kept is not None and inflated > KEEP_INFLATED:
+                        kept, chunks = None, []  # too much to keep: nothing more is held
                     if kept is not None:
                         chunks.append(chunk)
             if kept is not None:
-                if inflated > KEEP_INFLATED:
-                    kept = None
-                else:
-                    kept[info.filename] = b"".join(chunks)
+                kept[info.filename] = b"".join(chunks)
     except RuntimeError:  # encrypted member
         return Problem("unreadable_zip", "Manus on parooliga kaitstud ega ole loetav."), None
     except Exception:  # noqa: BLE001 - any decoder error means a corrupt archive
