@@ -111,12 +111,16 @@ def _loaded(*args: str, cwd: Path) -> tuple[int, str]:
 
 
 def test_status_and_inspect_load_only_what_they_use(tmp_path):
-    """status on a database at head: no Alembic, evaluation, form readers or bot; inspect: no database at all
-    (structural checks of the start-up, not timings)."""
+    """status on a synced SQLite database at head: not even SQLAlchemy (the status read view); with a config
+    edit not yet synced: SQLAlchemy, but no Alembic, evaluation, form readers or bot; inspect: no database at
+    all (structural checks of the start-up, not timings)."""
     from hankebot.devstack import sample_mail as sm
 
     path = make_config(tmp_path, deadline=datetime(2030, 1, 20, 15, 0))
     assert run("--config", str(path), "migrate", cwd=tmp_path).returncode == 0
+    code, names = _loaded("--config", str(path), "status", cwd=tmp_path)
+    assert code == 0 and names == "[]", names
+    path.write_text(path.read_text("utf-8").replace("[[procurement]]\n", "[[procurement]]\ncancelled = true\n", 1), "utf-8")
     code, names = _loaded("--config", str(path), "status", cwd=tmp_path)
     assert code == 0 and names == "['sqlalchemy']", names
     eml = tmp_path / "q.eml"

@@ -56,16 +56,16 @@ def test_head_read_from_the_scripts_is_alembics_head(tmp_path, monkeypatch):
     must be Alembic's own, and a script it cannot read (or a branch) leaves the decision to Alembic."""
     from alembic.script import ScriptDirectory
 
-    from hankebot.storage import database
+    from hankebot.storage import revisions
     from hankebot.storage.database import alembic_config, head_revision
 
     assert [head_revision()] == ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == [HEAD]
     versions = tmp_path / "versions"
     versions.mkdir()
-    for f in (database.MIGRATIONS_DIR / "versions").glob("*.py"):
+    for f in (revisions.MIGRATIONS_DIR / "versions").glob("*.py"):
         (versions / f.name).write_text(f.read_text("utf-8"), "utf-8")
     (versions / "9999_branch.py").write_text('revision = "9999"\ndown_revision = "0006"\n', "utf-8")
-    monkeypatch.setattr(database, "MIGRATIONS_DIR", tmp_path)
+    monkeypatch.setattr(revisions, "MIGRATIONS_DIR", tmp_path)
     head_revision.cache_clear()
     try:
         assert head_revision() is None  # two heads (0007 and 9999): Alembic decides

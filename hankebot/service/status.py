@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from hankebot.core.sealing import is_sealed
-from hankebot.service.context import Context
+
+if TYPE_CHECKING:  # the status read view (service/status_view.py) builds these values without the context
+    from hankebot.service.context import Context
 
 
 @dataclass

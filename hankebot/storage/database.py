@@ -5,9 +5,7 @@ and Alembic with its migration scripts is about a tenth of a second of start-up 
 not need."""
 from __future__ import annotations
 
-import functools
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,12 +13,11 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
+from hankebot.storage.revisions import MIGRATIONS_DIR, head_revision
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_REVISION = re.compile(r"""^revision(?:\s*:\s*str)?\s*=\s*["']([^"']+)["']""", re.MULTILINE)
-_DOWN = re.compile(r"""^down_revision(?:\s*:[^=]+)?\s*=\s*(?:["']([^"']+)["']|None)\s*$""", re.MULTILINE)
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
@@ -56,23 +53,6 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
-
-
-@functools.cache
-def head_revision() -> str | None:
-    """The newest migration's revision, read from the scripts' `revision` / `down_revision` lines without
-    importing Alembic; None when that is not one plain chain (a merge, a branch): then Alembic decides."""
-    revs, downs = set(), set()
-    for f in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        src = f.read_text("utf-8")
-        rev, down = _REVISION.search(src), _DOWN.search(src)
-        if rev is None or down is None:
-            return None
-        revs.add(rev.group(1))
-        if down.group(1):
-            downs.add(down.group(1))
-    heads = revs - downs
-    return heads.pop() if len(heads) == 1 and downs <= revs else None
 
 
 def at_head(engine: Engine) -> bool:
