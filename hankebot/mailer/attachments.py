@@ -24,6 +24,7 @@ from hankebot.mailer.signatures import (
     is_asice_name,
     is_signature_file,
 )
+from hankebot.mailer.forms.zipdir import zip_of
 from hankebot.mailer.signature_trust import load_trust_store
 
 MB = 1024 * 1024
@@ -302,7 +303,7 @@ class Collector:
     @staticmethod
     def _zip_mimetype(data: bytes) -> str | None:
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            with zip_of(data) as zf:
                 info = zf.getinfo("mimetype")
                 if info.file_size > 200:
                     return None

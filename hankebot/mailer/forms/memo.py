@@ -35,6 +35,11 @@ def read_once() -> Iterator[None]:
         _digests.reset(t2)
 
 
+def active() -> bool:
+    """True inside a `read_once()` block."""
+    return _memo.get() is not None
+
+
 def _digest(data: bytes) -> bytes:
     # The same bytes object is usually hashed several times per attachment: remember its digest by
     # identity, keeping a reference to it so the id cannot be reused while the memo lives.

@@ -22,6 +22,7 @@ import zlib
 
 from hankebot.core.problems import Problem
 from hankebot.mailer.forms.memo import memoised, remembered
+from hankebot.mailer.forms.zipdir import KnownDirectoryZip, directory_of, zip_of
 from hankebot.mailer.reference import in_reference
 
 MAX_ATTACHMENT_BYTES = 30 * 1024 * 1024  # raw file size
@@ -54,11 +55,11 @@ def check_zip(data: bytes) -> Problem | None:
     return memoised("check_zip", data, "", lambda: _check_zip(data))[0]
 
 
-class _InflatedZip(zipfile.ZipFile):
+class _InflatedZip(KnownDirectoryZip):
     """A ZipFile whose members named in `inflated` are served from it (read by the safety scan)."""
 
-    def __init__(self, data: bytes, inflated: dict[str, bytes]) -> None:
-        super().__init__(io.BytesIO(data))
+    def __init__(self, data: bytes, directory: tuple, inflated: dict[str, bytes]) -> None:
+        super().__init__(data, directory)
         self._inflated = inflated
 
     def read(self, name, pwd=None):
@@ -81,8 +82,8 @@ def open_zip(data: bytes) -> zipfile.ZipFile:
     reads the members the scan kept from memory (not for the reference readers)."""
     scanned = None if in_reference() else remembered("check_zip", data, "")
     if scanned is not None and scanned[0] is None and scanned[1]:
-        return _InflatedZip(data, scanned[1])
-    return zipfile.ZipFile(io.BytesIO(data))
+        return _InflatedZip(data, directory_of(data), scanned[1])
+    return zip_of(data)
 
 
 def _check_zip(data: bytes) -> tuple[Problem | None, dict[str, bytes] | None]:
@@ -92,7 +93,7 @@ def _check_zip(data: bytes) -> tuple[Problem | None, dict[str, bytes] | None]:
     if big:
         return big, None
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zip_of(data)
         infos = zf.infolist()
     except Exception:  # noqa: BLE001 - any failure to read the directory: corrupt
         return Problem("unreadable_zip", "Manus on rikutud (vigane ZIP-arhiiv) ega ole loetav."), None

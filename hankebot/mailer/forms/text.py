@@ -4,9 +4,9 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-import zipfile
 
 from hankebot.mailer.forms.memo import memoised
+from hankebot.mailer.forms.zipdir import zip_of
 
 
 def norm(text: str) -> str:
@@ -42,7 +42,7 @@ def _sniff(data: bytes, filename: str) -> str:
         return "pdf"
     if data[:4] == b"PK\x03\x04":
         try:
-            zf = zipfile.ZipFile(io.BytesIO(data))
+            zf = zip_of(data)
             names = set(zf.namelist())
             mimetype = zf.read("mimetype")[:100].decode("ascii", "replace").strip() if "mimetype" in names else ""
         except Exception:  # noqa: BLE001 - corrupt zip: trust the extension
