@@ -7,6 +7,7 @@ anything but plain; .ods: the cell's table:formula attribute; evaluation with th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import re
@@ -96,6 +97,14 @@ _WORKBOOK_TYPES = frozenset({  # openpyxl.reader.excel._find_workbook_part's
 })
 
 
+# SHA-256 digests of XML parts (at least WELL_FORMED_MIN bytes) the check's parser took before: the
+# template's theme, styles and manifest come again in every bid, and the same bytes parse the same.
+# Process-wide, at most WELL_FORMED_KEEP digests (then started afresh).
+WELL_FORMED_MIN = 512
+WELL_FORMED_KEEP = 4096
+_well_formed: dict[bytes, None] = {}
+
+
 def _openpyxl_could_open(zf: zipfile.ZipFile) -> None:
     """Raises where openpyxl's loader would fail early: an XML part that is not well-formed (its own
     parser) or no workbook part in the manifest. (The reader answered "unreadable" for such files before
@@ -111,7 +120,16 @@ def _openpyxl_could_open(zf: zipfile.ZipFile) -> None:
     parser = XMLParser(resolve_entities=False)
     for name in zf.namelist():
         if name.endswith((".xml", ".rels", ".vml")):
-            fromstring(zf.read(name), parser=parser)
+            part = zf.read(name)
+            if len(part) < WELL_FORMED_MIN:
+                fromstring(part, parser=parser)
+                continue
+            key = hashlib.sha256(part).digest()
+            if key not in _well_formed:  # else: these very bytes parsed before
+                fromstring(part, parser=parser)
+                if len(_well_formed) >= WELL_FORMED_KEEP:
+                    _well_formed.clear()
+                _well_formed[key] = None
     types = fromstring(zf.read("[Content_Types].xml"), parser=parser)
     if types.tag != f"{_CT}Types":
         raise _NotSure()

@@ -15,10 +15,13 @@ deflated, at most KEEP_INFLATED declared) is inflated straight with zlib with th
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
+import threading
 import zipfile
 import zlib
+from collections import OrderedDict
 
 from hankebot.core.problems import Problem
 from hankebot.mailer.forms.memo import memoised, remembered
@@ -186,7 +189,9 @@ def _inflate_plain(data: bytes, infos: list[zipfile.ZipInfo]) -> dict[str, bytes
         packed = data[start:end]
         if info.compress_type == zipfile.ZIP_STORED:
             content = packed
-        else:
+            if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
+                return None
+        elif (content := _inflated_before(packed, info)) is None:  # else: these checks passed before
             inflater = zlib.decompressobj(-15)
             try:
                 content = inflater.decompress(packed, info.file_size + 1)
@@ -194,11 +199,53 @@ def _inflate_plain(data: bytes, infos: list[zipfile.ZipInfo]) -> dict[str, bytes
                 return None
             if not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
                 return None
-        if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
-            return None
+            if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
+                return None
+            _remember_inflated(packed, info, content)
         spans.append((off, end))
         out[info.filename] = content
     spans.sort()
     if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
         return None
     return out
+
+
+# Deflated members that inflated cleanly before (the template's unchanged styles and theme come again in
+# every bid): keyed by the compressed bytes' SHA-256, declared size and CRC, they inflate to the same
+# content with the same checks passed, so the content is taken from here instead of inflated again.
+# Process-wide, least recently used dropped beyond INFLATED_CACHE_BYTES; only members of at least
+# INFLATED_CACHE_MIN bytes (hashing a small one costs about what inflating it does).
+INFLATED_CACHE_BYTES = 2 * 1024 * 1024
+INFLATED_CACHE_MIN = 16 * 1024
+_inflated_cache: OrderedDict[tuple, bytes] = OrderedDict()
+_inflated_cache_size = 0
+_inflated_lock = threading.Lock()
+
+
+def _inflated_key(packed: bytes, info: zipfile.ZipInfo) -> tuple:
+    return hashlib.sha256(packed).digest(), len(packed), info.file_size, info.CRC
+
+
+def _inflated_before(packed: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    if info.file_size < INFLATED_CACHE_MIN:
+        return None
+    key = _inflated_key(packed, info)
+    with _inflated_lock:
+        content = _inflated_cache.get(key)
+        if content is not None:
+            _inflated_cache.move_to_end(key)
+        return content
+
+
+def _remember_inflated(packed: bytes, info: zipfile.ZipInfo, content: bytes) -> None:
+    global _inflated_cache_size
+    if len(content) < INFLATED_CACHE_MIN or len(content) > INFLATED_CACHE_BYTES:
+        return
+    key = _inflated_key(packed, info)
+    with _inflated_lock:
+        if key in _inflated_cache:
+            return
+        _inflated_cache[key] = content
+        _inflated_cache_size += len(content)
+        while _inflated_cache_size > INFLATED_CACHE_BYTES:
+            _inflated_cache_size -= len(_inflated_cache.popitem(last=False)[1])
