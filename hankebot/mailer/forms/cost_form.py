@@ -25,7 +25,6 @@ A PriceReading with problems needs a human; `price` is still set when a number w
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -39,6 +38,7 @@ from hankebot.mailer.forms.cost_pdf import read_pdf
 from hankebot.mailer.forms.price_checks import float_to_decimal, plausibility
 from hankebot.mailer.forms.safety import check_zip, too_large
 from hankebot.mailer.forms.text import SPREADSHEET_TYPES, is_fatal, norm, sniff
+from hankebot.mailer.forms.workbook import workbook_of
 
 def _unreadable(detail: str = "") -> Problem:
     extra = f" ({detail})" if detail else ""
@@ -100,9 +100,7 @@ def _classify(raw: object) -> tuple[str, Decimal | None, str]:
 
 
 def _read_spreadsheet(data: bytes, kind: str, spec: CostFormSpec) -> tuple[list[_Cell], list[Problem]]:
-    import python_calamine as pc
-
-    wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    wb = workbook_of(data)
     names = list(wb.sheet_names)
     cells: list[_Cell] = []
     for pcell in spec.cells:

@@ -9,7 +9,6 @@ note for the expert); the label nowhere -> a problem, and the configured cell is
 """
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from functools import lru_cache
 
 from hankebot.core.models import CostFormSpec, PriceCell
 from hankebot.core.problems import Problem
+from hankebot.mailer.forms.workbook import workbook_of
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,7 @@ def _norm(v: object) -> str:
 
 
 def _grids(data: bytes) -> dict[str, list[list[object]]]:
-    import python_calamine as pc
-
-    wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    wb = workbook_of(data)
     return {name: wb.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in wb.sheet_names}
 
 

@@ -3,6 +3,7 @@ whether a cell or line is such a label and what follows it. Shared by the offer 
 procurement's own template (template.py) and form recognition."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -65,7 +66,23 @@ _LABEL_RES.sort(key=lambda t: -len(t[1].pattern))
 
 
 def match_label(text: str, loose: bool) -> tuple[str, str] | None:
-    """(field, inline value) when `text` is a label cell/line; `loose` allows no colon."""
+    """(field, inline value) when `text` is a label cell/line; `loose` allows no colon. A pure function of
+    its arguments: a short text's answer is remembered (the template's labels come in every bid, each
+    matched by recognition, the reader and the template alignment)."""
+    if type(text) is str and len(text) <= MATCH_MEMO_LEN:
+        return _match_label_memo(text, bool(loose))
+    return _match_label(text, loose)
+
+
+MATCH_MEMO_LEN = 200  # texts up to this long are remembered (at most 8192 of them)
+
+
+@functools.lru_cache(maxsize=8192)
+def _match_label_memo(text: str, loose: bool) -> tuple[str, str] | None:
+    return _match_label(text, loose)
+
+
+def _match_label(text: str, loose: bool) -> tuple[str, str] | None:
     s = nfc(text).strip()
     if not s or len(s) > 4000:
         return None

@@ -8,7 +8,6 @@ Content: a spreadsheet with a sheet named like a configured price sheet is the c
 """
 from __future__ import annotations
 
-import io
 import re
 
 from hankebot.core.models import FormKind, FormSpec
@@ -16,6 +15,7 @@ from hankebot.mailer.forms.document_rows import offer_rows
 from hankebot.mailer.forms.offer_labels import match_label
 from hankebot.mailer.forms.safety import check_zip, too_large
 from hankebot.mailer.forms.text import SPREADSHEET_TYPES, is_fatal, norm, sniff
+from hankebot.mailer.forms.workbook import workbook_of
 
 _COST_NAME = re.compile(
     r"\blisa\s*(?:nr\s*)?3\b|maksumus|hinnapakkumus|hinnavorm|hinnatabel|hinnapakkumine|kogukulu", re.IGNORECASE
@@ -52,9 +52,7 @@ def _by_name(filename: str, specs: list[FormSpec]) -> FormSpec | None:
 
 
 def _sheet_names(data: bytes) -> list[str]:
-    import python_calamine as pc
-
-    return list(pc.CalamineWorkbook.from_filelike(io.BytesIO(data)).sheet_names)
+    return list(workbook_of(data).sheet_names)
 
 
 def _by_content(data: bytes, filename: str, specs: list[FormSpec]) -> FormSpec | None:

@@ -40,7 +40,21 @@ _ENDINGS = sorted(["dega", "tega", "dele", "tele", "desse", "sse", "dest", "test
                    "lt", "st", "ga", "ks", "na", "ni", "ta", "d", "t", "e", "i", "u"], key=len, reverse=True)
 
 
+MEMO_LEN = 200  # _norm and stems remember the answers for texts up to this long (pure functions)
+
+
 def _norm(text: str) -> str:
+    if type(text) is str and len(text) <= MEMO_LEN:
+        return _norm_memo(text)
+    return _norm_text(text)
+
+
+@lru_cache(maxsize=8192)
+def _norm_memo(text: str) -> str:
+    return _norm_text(text)
+
+
+def _norm_text(text: str) -> str:
     text = unicodedata.normalize("NFC", text or "").replace("\u00a0", " ").casefold()
     text = re.sub(r"^\s*(?:\d{1,2}|[ivx]{1,4})\s*[.)]\s*", "", text)  # "1.", "2)", "IV."
     text = re.sub(r"\([^)]{0,120}\)", " ", text)
@@ -56,6 +70,17 @@ def _stem(word: str) -> str:
 
 def stems(text: str) -> tuple[str, ...]:
     """Content-word stems of a label; "-materjalid" (Estonian shared compound part) counts as "materjal"."""
+    if type(text) is str and len(text) <= MEMO_LEN:
+        return _stems_memo(text)
+    return _stems(text)
+
+
+@lru_cache(maxsize=8192)
+def _stems_memo(text: str) -> tuple[str, ...]:
+    return _stems(text)
+
+
+def _stems(text: str) -> tuple[str, ...]:
     words = re.findall(r"-?[^\W\d_]+", _norm(text))
     return tuple(_stem(w.lstrip("-")) for w in words if w.lstrip("-") not in _STOP and len(w.lstrip("-")) >= 3)
 
