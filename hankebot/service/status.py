@@ -52,49 +52,69 @@ class ProcurementStatus:
         return self.deadline - self.now
 
 
+@dataclass(frozen=True)
+class Rows:
+    """What a procurement's status is made of, as plain values (from the ORM or from the status read view)."""
+
+    key: str
+    reference: str
+    title: str
+    state: str
+    deadline: datetime  # UTC
+    opening_delay_minutes: int
+    sent: set  # bidder ids (None included) of invitations sent
+    inbound: list  # (kind, bidder_id, summary) of the procurement's inbound messages
+    bids: list  # (bidder_id, part_no, late, missing_forms, problems, decision) of its active bids
+    bidders: list  # (key, name, email, id) of its active bidders, by id
+
+
+def assemble(rows: Rows, titles: dict[str, str], now: datetime, tz) -> ProcurementStatus:
+    """The status from its rows: each bidder's answer (bid, declined, bounced, question, silent) and the counts."""
+    inbound, bids = rows.inbound, rows.bids
+    bounced_rcpts = {r.lower() for kind, _, summary in inbound if kind == "bounce"
+                     for r in (summary or {}).get("bounce", {}).get("failed_recipients", [])}
+    bidders = []
+    for bid_key, name, email, bidder_id in rows.bidders:
+        mine = [x for x in bids if x[0] == bidder_id]
+        kinds = {k for k, b, _ in inbound if b == bidder_id}
+        if mine:
+            answer = "bid"
+        elif "decline" in kinds:
+            answer = "declined"
+        elif email.lower() in bounced_rcpts:
+            answer = "bounced"
+        elif "question" in kinds:
+            answer = "question"
+        else:
+            answer = "silent"
+        missing = sorted({titles.get(k, k) for x in mine for k in x[3]})
+        bidders.append(BidderStatus(bid_key, name, email, bidder_id in rows.sent, answer,
+                                    sorted({x[1] for x in mine}), missing, any(x[2] for x in mine)))
+    return ProcurementStatus(
+        key=rows.key, reference=rows.reference, title=rows.title, state=rows.state,
+        deadline=rows.deadline.astimezone(tz), now=now.astimezone(tz),
+        sealed=is_sealed(now, rows.deadline, rows.opening_delay_minutes),
+        invitations_sent=len(rows.sent), bidders=bidders, bids=len(bids),
+        late_bids=sum(1 for x in bids if x[2]),
+        declines=sum(1 for k, _, _ in inbound if k == "decline"),
+        questions=sum(1 for k, _, _ in inbound if k == "question"),
+        bounces=sum(1 for k, _, _ in inbound if k == "bounce"),
+        unknown_senders=sum(1 for k, b, _ in inbound if b is None and k in ("bid", "question", "decline")),
+        problems=sum(1 for x in bids if x[4] and x[5] == "none"),
+    )
+
+
 def procurement_status(ctx: Context, key: str) -> ProcurementStatus:
     ps = ctx.proc_settings(key)
-    titles = {f.key: f.title for f in ps.forms}
     with ctx.uow() as uow:
         repo = uow.repo
         p = repo.procurement(ps.key)
         if p is None:
             raise KeyError(key)
-        sent = {o.bidder_id for o in repo.outbound(p.id, kind="invitation") if o.state == "sent"}
-        bounced_rcpts = set()
-        inbound = repo.inbound_for(p.id)
-        for m in inbound:
-            if m.kind == "bounce":
-                for r in (m.summary or {}).get("bounce", {}).get("failed_recipients", []):
-                    bounced_rcpts.add(r.lower())
-        bids = repo.bids(p.id)
-        bidders = []
-        for b in repo.bidders(p.id):
-            mine = [x for x in bids if x.bidder_id == b.id]
-            kinds = {m.kind for m in inbound if m.bidder_id == b.id}
-            if mine:
-                answer = "bid"
-            elif "decline" in kinds:
-                answer = "declined"
-            elif b.email.lower() in bounced_rcpts:
-                answer = "bounced"
-            elif "question" in kinds:
-                answer = "question"
-            else:
-                answer = "silent"
-            missing = sorted({titles.get(k, k) for x in mine for k in x.missing_forms})
-            bidders.append(BidderStatus(b.key, b.name, b.email, b.id in sent, answer,
-                                        sorted({x.part_no for x in mine}), missing, any(x.late for x in mine)))
-        st = ProcurementStatus(
-            key=p.key, reference=p.reference, title=p.title, state=p.state,
-            deadline=ctx.local(p.deadline), now=ctx.local(ctx.now()),
-            sealed=is_sealed(ctx.now(), p.deadline, p.opening_delay_minutes),
-            invitations_sent=len(sent), bidders=bidders, bids=len(bids),
-            late_bids=sum(1 for x in bids if x.late),
-            declines=sum(1 for m in inbound if m.kind == "decline"),
-            questions=sum(1 for m in inbound if m.kind == "question"),
-            bounces=sum(1 for m in inbound if m.kind == "bounce"),
-            unknown_senders=sum(1 for m in inbound if m.bidder_id is None and m.kind in ("bid", "question", "decline")),
-            problems=sum(1 for x in bids if x.problems and x.decision == "none"),
-        )
-    return st
+        rows = Rows(
+            p.key, p.reference, p.title, p.state, p.deadline, p.opening_delay_minutes,
+            sent={o.bidder_id for o in repo.outbound(p.id, kind="invitation") if o.state == "sent"},
+            inbound=[(m.kind, m.bidder_id, m.summary) for m in repo.inbound_for(p.id)],
+            bids=[(b.bidder_id, b.part_no, b.late, b.missing_forms, b.problems, b.decision) for b in repo.bids(p.id)],
+            bidders=[(b.key, b.name, b.email, b.id) for b in repo.bidders(p.id)])
+    return assemble(rows, {f.key: f.title for f in ps.forms}, ctx.now(), ctx.cfg.tz)

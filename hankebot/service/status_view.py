@@ -3,7 +3,8 @@
 Opening the service context means loading SQLAlchemy, SQLModel and the table models (about 0.4 s of a cold
 start) and syncing config.toml into the database. For the command an admin types most, this module reads the
 same rows with the standard library's sqlite3, read-only, and builds the same `ProcurementStatus` values as
-`service.status.procurement_status` (tests/test_status_view.py compares the two field by field).
+`service.status.procurement_status`: both read the same rows and `service.status.assemble` makes the
+status of them (tests/test_status_view.py compares the two field by field).
 
 It answers only when that is exact; otherwise it returns None and the caller opens the context as before:
 - the database is SQLite, a plain file that exists, at the newest migration;
@@ -19,8 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hankebot.core.sealing import is_sealed
-from hankebot.service.status import BidderStatus, ProcurementStatus
+from hankebot.service.status import ProcurementStatus, Rows, assemble
 from hankebot.storage.revisions import head_revision
 
 
@@ -95,49 +95,19 @@ def _read(conn: sqlite3.Connection, cfg, head: str, keys: list[str], other_limit
 
 
 def _procurement(conn: sqlite3.Connection, cfg, row, now: datetime) -> ProcurementStatus:
-    """`service.status.procurement_status`, over the same rows in the same order."""
+    """The rows `service.status.procurement_status` reads through the ORM, by SQL."""
     pid, key, reference, title, state, deadline_text, delay, _ = row
-    ps = cfg.settings.procurement(key)
-    titles = {f.key: f.title for f in ps.forms}
-    deadline = _utc(deadline_text)
-    sent = {b for (b,) in conn.execute("SELECT bidder_id FROM outbound_message WHERE procurement_id = ? AND "
-                                       "kind = 'invitation' AND state = 'sent'", (pid,))}
-    inbound = [(kind, bidder_id, _json(summary, {})) for kind, bidder_id, summary in conn.execute(
-        "SELECT kind, bidder_id, summary FROM inbound_message WHERE procurement_id = ?", (pid,))]
-    bounced_rcpts = {r.lower() for kind, _, summary in inbound if kind == "bounce"
-                     for r in (summary or {}).get("bounce", {}).get("failed_recipients", [])}
-    bids = [(bidder_id, part_no, bool(late), _json(missing, []), _json(problems, []), decision)
-            for bidder_id, part_no, late, missing, problems, decision in conn.execute(
-                "SELECT bidder_id, part_no, late, missing_forms, problems, decision FROM bid "
-                "WHERE procurement_id = ? AND status = 'active'", (pid,))]
-    bidders = []
-    for bid_key, name, email, bidder_id in conn.execute(
-            "SELECT key, name, email, id FROM bidder WHERE procurement_id = ? AND active = 1 ORDER BY id", (pid,)):
-        mine = [x for x in bids if x[0] == bidder_id]
-        kinds = {k for k, b, _ in inbound if b == bidder_id}
-        if mine:
-            answer = "bid"
-        elif "decline" in kinds:
-            answer = "declined"
-        elif email.lower() in bounced_rcpts:
-            answer = "bounced"
-        elif "question" in kinds:
-            answer = "question"
-        else:
-            answer = "silent"
-        missing = sorted({titles.get(k, k) for x in mine for k in x[3]})
-        bidders.append(BidderStatus(bid_key, name, email, bidder_id in sent, answer,
-                                    sorted({x[1] for x in mine}), missing, any(x[2] for x in mine)))
-    tz = cfg.tz
-    return ProcurementStatus(
-        key=key, reference=reference, title=title, state=state,
-        deadline=deadline.astimezone(tz), now=now.astimezone(tz),
-        sealed=is_sealed(now, deadline, delay),
-        invitations_sent=len(sent), bidders=bidders, bids=len(bids),
-        late_bids=sum(1 for x in bids if x[2]),
-        declines=sum(1 for k, _, _ in inbound if k == "decline"),
-        questions=sum(1 for k, _, _ in inbound if k == "question"),
-        bounces=sum(1 for k, _, _ in inbound if k == "bounce"),
-        unknown_senders=sum(1 for k, b, _ in inbound if b is None and k in ("bid", "question", "decline")),
-        problems=sum(1 for x in bids if x[4] and x[5] == "none"),
-    )
+    rows = Rows(
+        key, reference, title, state, _utc(deadline_text), delay,
+        sent={b for (b,) in conn.execute("SELECT bidder_id FROM outbound_message WHERE procurement_id = ? AND "
+                                         "kind = 'invitation' AND state = 'sent'", (pid,))},
+        inbound=[(kind, bidder_id, _json(summary, {})) for kind, bidder_id, summary in conn.execute(
+            "SELECT kind, bidder_id, summary FROM inbound_message WHERE procurement_id = ? ORDER BY received_at",
+            (pid,))],
+        bids=[(bidder_id, part_no, bool(late), _json(missing, []), _json(problems, []), decision)
+              for bidder_id, part_no, late, missing, problems, decision in conn.execute(
+                  "SELECT bidder_id, part_no, late, missing_forms, problems, decision FROM bid "
+                  "WHERE procurement_id = ? AND status = 'active' ORDER BY received_at, id", (pid,))],
+        bidders=list(conn.execute("SELECT key, name, email, id FROM bidder WHERE procurement_id = ? AND active = 1 "
+                                  "ORDER BY id", (pid,))))
+    return assemble(rows, {f.key: f.title for f in cfg.settings.procurement(key).forms}, now, cfg.tz)
