@@ -173,8 +173,13 @@ async def send(
         except aiosmtplib.SMTPException as e:
             raise TransientSendError(f"SMTP failure ({stage}): {e}", stage=stage)
     finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except Exception:
-                client.close()
+        await quit_quietly(client)
+
+
+async def quit_quietly(client) -> None:
+    """End an SMTP session: QUIT when the server still listens, else drop the connection."""
+    if client.is_connected:
+        try:
+            await client.quit()
+        except Exception:
+            client.close()

@@ -261,7 +261,7 @@ def _smtp_login_fix(code: int | None, text: str, auth: str, oauth: OAuthSettings
 
 
 async def _smtp(r: Report, cfg: LoadedConfig, raw: bytes | None, sender: str, rcpt: str, timeout: float) -> bool:
-    from hankebot.mailer.smtp_sender import login_xoauth2
+    from hankebot.mailer.smtp_sender import login_xoauth2, quit_quietly
     from hankebot.service.mail_auth import smtp_credential
 
     sm = cfg.settings.mail.smtp
@@ -338,11 +338,7 @@ async def _smtp(r: Report, cfg: LoadedConfig, raw: bytes | None, sender: str, rc
         r.add(f"test message to {rcpt}", "ok", "accepted by the server")
         return True
     finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except Exception:
-                client.close()
+        await quit_quietly(client)
 
 
 def _arrival(r: Report, box, subject: str, wait: float) -> None:
