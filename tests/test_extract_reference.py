@@ -265,6 +265,8 @@ _PARAM_PIECES = ["text", "/", "plain", "multipart", "mixed", "application", "vnd
 @example(["text", "/", "plain", "; ", "name", "=", '"', "a b", "\\", '"', "; ", "charset", "=", "utf-8"], "Content-Type")
 @example(["text", "/", "plain", " ", "(c)", "; ", "charset", "=", "utf-8"], "Content-Type")
 @example(["text", "/", "plain", ";", "charset", "*", "=", "utf-8", "''", "%41"], "Content-Type")
+@example(["text", ";", "text", "=", "text"], "Content-Type")  # the policy's text: 'text; text="text"'
+@example(["attachment", ";", "name", "=", '"', '"', "; ", "filename", "=", '"', "a b", '"'], "Content-Disposition")
 def test_a_lazily_parsed_params_header_is_what_the_default_policy_gives(pieces, name):
     """A Content-Type / Content-Disposition value the lazy header takes as it is gives, through every
     Message method and header attribute, exactly what the default policy's parsed header gives."""

@@ -78,6 +78,10 @@ class Base64Body:
     def decode(self) -> bytes:
         return binascii.a2b_base64(memoryview(self.source)[self.start:self.end])
 
+    def text(self) -> str:
+        """The body as the message has it (base64 lines)."""
+        return self.source[self.start:self.end].decode("ascii")
+
 
 def part_body(part: Message) -> Base64Body | None:
     """The body mime.py kept out of the parsed tree for this part, if it did."""

@@ -18,6 +18,7 @@ from email import policy, utils
 from email.message import Message
 from email.policy import EmailPolicy
 
+from hankebot.mailer.indexed_message import IndexedMessage
 from hankebot.mailer.reference import in_reference
 
 _MEMO_VALUE = 4000  # longer values are parsed every time (not remembered)
@@ -104,34 +105,51 @@ _LAZY_NAMES = ("content-type", "content-disposition")
 _LAZY_ATTRS = frozenset({"_parse_tree", "_defects", "_params", "_maintype", "_subtype", "_content_disposition"})
 _TOKEN = r"[A-Za-z0-9._+-]+"
 _PLAIN_PARAMS = re.compile(rf'{_TOKEN}(?:/{_TOKEN})?(?:;[ \t]*{_TOKEN}=(?:{_TOKEN}|"[ !#-\[\]-~]*"))*')
+_PLAIN_PARAM = re.compile(rf';[ \t]*({_TOKEN})=(?:({_TOKEN})|"([ !#-\[\]-~]*)")')
 
 
 def plain_params(value: str) -> bool:
-    """A Content-Type / Content-Disposition value the parameter parser re-serialises to itself: a plain
-    type, then `; name=token` or `; name="text"` parameters (no encoded word, no RFC 2231, no comment, no
-    escape, ASCII, on one line)."""
+    """A Content-Type / Content-Disposition value whose parameter parse the default policy's text of it
+    follows exactly (`canonical_params`): a plain type, then `; name=token` or `; name="text"` parameters (no
+    encoded word, no RFC 2231, no comment, no escape, ASCII, on one line)."""
     return "=?" not in value and _PLAIN_PARAMS.fullmatch(value) is not None
+
+
+def canonical_params(value: str) -> str:
+    """The default policy's text of a `plain_params` value: the type as it is, then each parameter as
+    `; name="value"` (quoted; a parameter with an empty value as its bare name)."""
+    semi = value.find(";")
+    if semi == -1:
+        return value
+    out = [value[:semi]]
+    for found in _PLAIN_PARAM.finditer(value, semi):
+        name, token, quoted = found.groups()
+        text = token if token is not None else quoted
+        out.append(f'; {name}="{text}"' if text else f"; {name}")
+    return "".join(out)
 
 
 class _LazyParams:
     """Mixin for a Content-Type or Content-Disposition header whose value `plain_params` accepts: its text
-    (all that `get_content_type`, `get_param`, `get_filename`, `get_content_disposition` read) is the value
-    itself, and the parse runs, with the registry's own class, only when anything else is asked for."""
+    (all that `get_content_type`, `get_param`, `get_filename`, `get_content_disposition` read) is
+    `canonical_params` of the value, and the parse runs, with the registry's own class, only when anything
+    else is asked for."""
 
     @classmethod
     def parse(cls, value, kwds):
-        kwds["decoded"] = value
+        kwds["decoded"] = canonical_params(value)
         kwds["parse_tree"] = None
+        kwds["value"] = value
 
-    def init(self, name, *, parse_tree, defects):
-        self._name = name
+    def init(self, name, *, parse_tree, defects, value):
+        self._name, self._value = name, value
 
     def __getattr__(self, attr):
         if attr not in _LAZY_ATTRS:
             raise AttributeError(attr)
-        full = self._full(self._name, str.__str__(self))  # the class this one is lazy for
+        full = self._full(self._name, self._value)  # the class this one is lazy for
         for key, value in vars(full).items():
-            if key != "_name":
+            if key not in ("_name", "_value"):
                 self.__dict__[key] = value
         try:
             return self.__dict__[attr]
@@ -140,11 +158,11 @@ class _LazyParams:
 
 
 def message_policy() -> EmailPolicy:
-    """A fresh policy (its own memo) for parsing one message; the plain default policy for the reference
-    readers (`hankebot.mailer.reference`)."""
+    """A fresh policy (its own memo) for parsing one message, whose parts are IndexedMessages; the plain
+    default policy for the reference readers (`hankebot.mailer.reference`)."""
     if in_reference():
         return policy.default
-    return policy.default.clone(header_factory=_MemoHeaders())
+    return policy.default.clone(header_factory=_MemoHeaders(), message_factory=IndexedMessage)
 
 
 _LINESEP = re.compile(r"\n|\r")  # the default policy's unfolding (email.policy.linesep_splitter)

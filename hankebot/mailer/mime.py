@@ -17,7 +17,9 @@ from hankebot.mailer.attachments import (
     BODY_ATTR, MB, Attachment, AttachmentLimits, Base64Body, collect, part_bytes,
 )
 from hankebot.mailer.bounce import BounceInfo, detect_bounce
+from hankebot.mailer.indexed_message import IndexedMessage
 from hankebot.mailer.header_memo import message_policy, plain_addresses, plain_date, plain_unstructured
+from hankebot.mailer.reference import in_reference
 from hankebot.mailer.signatures import SignatureInfo
 
 # Headers that tell machines from people (loop prevention, bounce and list detection).
@@ -80,8 +82,10 @@ def parse_message(raw: bytes, limits: AttachmentLimits | None = None) -> ParsedM
 # --- the parsed tree, without the email package's copies of large bodies -------------------------
 
 _FEED_CHUNK = 1 * MB
-_LARGE_MESSAGE = 4 * MB  # smaller messages go to the email package whole
-_LARGE_BODY = 1 * MB  # base64 runs at least this long are kept out of the tree (see _parse_tree)
+# Messages at least this long have their base64 runs at least _KEPT_OUT_RUN long kept out of the tree (see
+# _parse_tree); the reference readers (hankebot.mailer.reference) did it only for large messages and bodies.
+_KEPT_OUT_MESSAGE, _KEPT_OUT_RUN = 8 * 1024, 1024
+_REFERENCE_MESSAGE, _REFERENCE_RUN = 4 * MB, 1 * MB
 _BASE64_RUN = re.compile(rb"^(?:[A-Za-z0-9+/]+={0,2}(?:\r?\n|\Z))++", re.MULTILINE)
 _PAD_TAIL = re.compile(rb"={1,2}")
 _MARKER = b"\x00hankebot-base64-body-"
@@ -113,17 +117,19 @@ def _body_run(raw: bytes, start: int, end: int) -> Base64Body | None:
 
 
 def _parse_tree(raw: bytes) -> Message:
-    """The message's parsed tree. In a large message each long base64 run (an attachment's body) is
-    replaced by a marker line before parsing and the part gets a Base64Body over the raw bytes instead, so
-    the email package never holds it as lines and text. When a marker lands anywhere but as the whole body
-    of a base64 leaf part, the message is parsed as it is."""
-    if len(raw) < _LARGE_MESSAGE or _MARKER in raw:
+    """The message's parsed tree. Each long base64 run (an attachment's body) is replaced by a marker line
+    before parsing and the part gets a Base64Body over the raw bytes instead, so the email package never
+    reads it line by line nor holds it as lines and text (an IndexedMessage part reads its payload as the
+    package would have read the original: see IndexedMessage.keep_out). When a marker lands anywhere but as
+    the whole body of a base64 leaf part, the message is parsed as it is."""
+    smallest, shortest = (_REFERENCE_MESSAGE, _REFERENCE_RUN) if in_reference() else (_KEPT_OUT_MESSAGE, _KEPT_OUT_RUN)
+    if len(raw) < smallest or _MARKER in raw:
         return _feed(raw)
     pieces: list[bytes] = []
     bodies: list[Base64Body] = []
     pos = 0
     for run in _BASE64_RUN.finditer(raw):
-        if run.end() - run.start() < _LARGE_BODY:
+        if run.end() - run.start() < shortest:
             continue
         body = _body_run(raw, run.start(), run.end())
         if body is None:
@@ -146,7 +152,10 @@ def _parse_tree(raw: bytes) -> Message:
         found = _MARKER_LINE.fullmatch(payload)
         if found is None or str(part.get("content-transfer-encoding", "")).lower() != "base64":
             return _feed(raw)
-        setattr(part, BODY_ATTR, bodies[int(found.group(1))])
+        body = bodies[int(found.group(1))]
+        setattr(part, BODY_ATTR, body)
+        if isinstance(part, IndexedMessage):
+            part.keep_out(found.group(0).strip("\r\n"), body)
         placed += 1
     return msg if placed == len(bodies) else _feed(raw)
 
