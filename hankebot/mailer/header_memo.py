@@ -169,10 +169,10 @@ _LINESEP = re.compile(r"\n|\r")  # the default policy's unfolding (email.policy.
 
 
 def plain_unstructured(msg: Message, name: str) -> str | None:
-    """What `str(msg.get(name))` gives, without parsing, where that is the value itself: a header the
-    registry treats as unstructured (Subject, In-Reply-To, References, List-Id, ...) whose first occurrence
-    has no encoded word (the unstructured parser's tokens then join back to the unfolded text exactly) and no
-    raw 8-bit bytes. None where the header must be parsed (or is absent)."""
+    """What `str(msg.get(name))` gives, without the header classes: a header the registry treats as
+    unstructured (Subject, In-Reply-To, References, List-Id, ...) whose first occurrence is ASCII: the
+    unfolded text itself when it has no encoded word (the unstructured parser's tokens then join back to it
+    exactly), else `unstructured_words` of it. None where the header must be parsed (or is absent)."""
     factory = _memo_factory(msg)
     if factory is None:
         return None
@@ -181,10 +181,51 @@ def plain_unstructured(msg: Message, name: str) -> str | None:
     lname = name.lower()
     for key, raw in msg.raw_items():
         if key.lower() == lname:
-            if not isinstance(raw, str) or "=?" in raw or not raw.isascii():
+            if not isinstance(raw, str) or not raw.isascii():
                 return None
-            return "".join(_LINESEP.split(raw))
+            unfolded = "".join(_LINESEP.split(raw))
+            return unfolded if "=?" not in unfolded else unstructured_words(unfolded)
     return None
+
+
+_WSP_SPLIT = re.compile(r"([ \t]+)")  # the unstructured parser's white space (email._header_value_parser.WSP)
+_UNSTRUCTURED_EW = re.compile(r"=\?([A-Za-z0-9_.:-]+)\?[QqBb]\?([^?\s]+)\?=")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def unstructured_words(value: str) -> str | None:
+    """The unstructured parser's text of an unfolded ASCII value with encoded words, where every word is
+    either plain text without "=?" or one whole encoded word that the package's own decoder reads without a
+    defect: the words as they are, each encoded word decoded, white space kept except between two encoded
+    words (RFC 2047 6.2). None for anything else (the parser decides)."""
+    out: list[str] = []
+    prev_encoded = False
+    pieces = _WSP_SPLIT.split(value)
+    for i in range(0, len(pieces), 2):
+        word = pieces[i]
+        space = pieces[i - 1] if i else ""
+        if not word:  # leading or trailing white space
+            out.append(space)
+            continue
+        found = _UNSTRUCTURED_EW.fullmatch(word)
+        if found is None:
+            if "=?" in word:
+                return None
+            out += [space, word]
+            prev_encoded = False
+            continue
+        text = found.group(2)
+        if text[0] == "=" and not (len(text) >= 3 and text[1] in _HEX and text[2] in _HEX):
+            return None  # where the parser's "?=" split would fall inside the word
+        try:
+            decoded, _charset, _lang, defects = _ew.decode(word)
+        except Exception:  # noqa: BLE001 - the parser decides
+            return None
+        if defects or utils._has_surrogates(decoded):
+            return None
+        out += ["" if prev_encoded else space, decoded]
+        prev_encoded = True
+    return "".join(out)
 
 
 def _first_ascii(msg: Message, name: str) -> str | None:
@@ -245,6 +286,38 @@ def plain_addresses(msg: Message, name: str) -> list[str] | None:
                     return None
             values.append(raw)
     return values
+
+
+_SIMPLE_MAILBOX = re.compile(rf"[ \t]*(?:([^\W_]+(?: [^\W_]+)*) *<({_ADDR})>|({_ADDR}))[ \t]*")
+
+
+def simple_addresses(values: list[str]) -> list[tuple[str, str]] | None:
+    """`email.utils.getaddresses(values)` for the values `plain_addresses` gives (plain mailboxes, no
+    quotes, comments or groups, names of letters and digits with single spaces): each comma-separated
+    mailbox as (its name, its address). None for anything else."""
+    out = []
+    for value in values:
+        for piece in value.split(","):
+            found = _SIMPLE_MAILBOX.fullmatch(piece)
+            if found is None:
+                return None
+            name, addr, bare = found.groups()
+            out.append(("", bare) if bare is not None else (name, addr))
+    return out
+
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_MSG_ID = re.compile(rf"[ \t]*<{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>[ \t]*")
+
+
+def plain_message_id(msg: Message) -> str | None:
+    """What `str(msg.get("message-id"))` gives, without the header classes, where that is the unfolded
+    value itself: one `<dot-atom@domain>` (no encoded word, comment, quoting or literal) with white space
+    around it at most. None where it must be parsed."""
+    value = _first_ascii(msg, "message-id")
+    if value is None or "=?" in value or not _PLAIN_MSG_ID.fullmatch(value):
+        return None
+    return value
 
 
 _EW = r"=\?(?i:utf-8|us-ascii|iso-8859-1)\?[QqBb]\?[A-Za-z0-9_=+/.-]*\?="

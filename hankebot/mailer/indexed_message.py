@@ -15,11 +15,12 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 _MISSING = object()
+_CONTENT_TYPE = object()  # the key of the remembered content type among the remembered parameters
 
 
 class IndexedMessage(EmailMessage):
     _hb_index = None  # (the _headers list indexed, its length, lower-case name -> positions, position -> value)
-    _hb_params = None  # header name -> its parameters as _get_params_preserve gives them
+    _hb_params = None  # header name -> its parameters as _get_params_preserve gives them; the content type
     _hb_kept = None  # (the payload with the marker, the marker, the body kept out): see keep_out
     _hb_payload = None  # (the payload object read, the header index it was read with, decode -> body)
 
@@ -58,6 +59,16 @@ class IndexedMessage(EmailMessage):
 
     def __contains__(self, name):
         return name.lower() in self._index()[2]
+
+    def get_content_type(self):
+        index = self._index()
+        found = index[2].get("content-type")
+        if found is None:
+            return self.get_default_type()  # (a part's default type can change: not remembered)
+        ctype = self._hb_params.get(_CONTENT_TYPE, _MISSING)
+        if ctype is _MISSING:
+            ctype = self._hb_params[_CONTENT_TYPE] = super().get_content_type()
+        return ctype
 
     def replace_header(self, _name, _value):
         self._hb_index = None  # the one change made in place (same list, same length)

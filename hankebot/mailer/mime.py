@@ -18,7 +18,9 @@ from hankebot.mailer.attachments import (
 )
 from hankebot.mailer.bounce import BounceInfo, detect_bounce
 from hankebot.mailer.indexed_message import IndexedMessage
-from hankebot.mailer.header_memo import message_policy, plain_addresses, plain_date, plain_unstructured
+from hankebot.mailer.header_memo import (
+    message_policy, plain_addresses, plain_date, plain_message_id, plain_unstructured, simple_addresses,
+)
 from hankebot.mailer.reference import in_reference
 from hankebot.mailer.signatures import SignatureInfo
 
@@ -218,7 +220,8 @@ def header(msg: Message, name: str) -> str:
     for key, raw in msg.raw_items():
         if key.lower() == name.lower() and isinstance(raw, str) and _SURROGATE.search(raw):
             return " ".join(_eight_bit(raw).split())
-    plain = plain_date(msg) if name == "date" else plain_unstructured(msg, name)
+    plain = plain_date(msg) if name == "date" else plain_message_id(msg) if name == "message-id" \
+        else plain_unstructured(msg, name)
     if plain is not None:
         return plain.strip()
     try:
@@ -251,13 +254,14 @@ def _first_id(value: str) -> str | None:
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     values = plain_addresses(msg, name)
+    simple = simple_addresses(values) if values is not None else None
     try:
         if values is None:
             values = [str(v) for v in (msg.get_all(name) or [])]
     except Exception:  # noqa: BLE001
         values = [_decode_raw(str(raw)) for key, raw in msg.raw_items() if key.lower() == name]
     out = []
-    for display, addr in getaddresses(values):
+    for display, addr in simple if simple is not None else getaddresses(values):
         addr = addr.strip().lower()
         if "@" in addr:
             out.append((display.strip(), addr))
