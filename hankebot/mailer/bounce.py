@@ -15,6 +15,7 @@ import logging
 from flufl.bounce import all_failures
 
 from hankebot.mailer.attachments import part_bytes
+from hankebot.mailer.bounce_gate import could_fire
 
 BOUNCE_SUBJECT_RE = re.compile(
     r"undeliver(ed|able)|returned mail|delivery status notification|delivery (has )?failed|"
@@ -165,7 +166,9 @@ def detect_bounce(msg: Message, from_addr: str, subject: str, text: str,
     headers = headers or {}
     dsn = parse_dsn(msg) if msg.get_content_type() == "multipart/report" or msg.is_multipart() else None
     # flufl's pattern detectors also fire on ordinary mail quoting addresses: only machine-looking mail counts
-    temporary, permanent = _flufl(msg) if dsn is not None or _machine_like(msg, from_addr, subject, headers) else ([], [])
+    # (and only where one of its detectors could report anything: bounce_gate)
+    temporary, permanent = _flufl(msg) if (dsn is not None or _machine_like(msg, from_addr, subject, headers)) \
+        and could_fire(msg) else ([], [])
     if dsn is not None:
         if permanent:  # flufl reads Original-Recipient / X.400 forms our field parser keeps raw
             own = [a for a in dsn.failed_recipients if _ADDR_RE.fullmatch(a) and a not in permanent]
