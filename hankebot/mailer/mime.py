@@ -88,7 +88,6 @@ _FEED_CHUNK = 1 * MB
 # _parse_tree); the reference readers (hankebot.mailer.reference) did it only for large messages and bodies.
 _KEPT_OUT_MESSAGE, _KEPT_OUT_RUN = 8 * 1024, 1024
 _REFERENCE_MESSAGE, _REFERENCE_RUN = 4 * MB, 1 * MB
-_BASE64_RUN = re.compile(rb"^(?:[A-Za-z0-9+/]+={0,2}(?:\r?\n|\Z))++", re.MULTILINE)
 _PAD_TAIL = re.compile(rb"={1,2}")
 _MARKER = b"\x00hankebot-base64-body-"
 _MARKER_LINE = re.compile(r"[\r\n]*\x00hankebot-base64-body-(\d+)\x00[\r\n]*")
@@ -118,6 +117,34 @@ def _body_run(raw: bytes, start: int, end: int) -> Base64Body | None:
     return Base64Body(raw, start, end)
 
 
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_BODY_END = re.compile(rb"\n(?:-|\r?\n)")  # a boundary line or a blank line: no base64 body goes past it
+_BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+
+
+def _body_runs(raw: bytes):
+    """(start, end) of each run of base64 text that begins a part's body: right after the blank line that
+    ends a header block (and any further empty lines), up to the next boundary or blank line, its final
+    line break included; only base64 characters and line breaks in it (_body_run checks the rest). A run
+    anywhere else cannot be the whole body of a part (see _parse_tree), so it is not looked for."""
+    for blank in _BLANK_LINE.finditer(raw):
+        start = blank.end()
+        while raw[start:start + 1] in (b"\r", b"\n"):
+            start += 1
+        stop = _BODY_END.search(raw, start)
+        end = stop.start() + 1 if stop is not None else len(raw)
+        if end > start and _only_base64(raw, start, end):
+            yield start, end
+
+
+def _only_base64(raw: bytes, start: int, end: int, chunk: int = 1 << 16) -> bool:
+    """raw[start:end] has base64 characters and line breaks only (checked a chunk at a time: no copy of a
+    large body)."""
+    view = memoryview(raw)
+    return not any(view[i:min(i + chunk, end)].tobytes().translate(None, _BASE64_BYTES)
+                   for i in range(start, end, chunk))
+
+
 def _parse_tree(raw: bytes) -> Message:
     """The message's parsed tree. Each long base64 run (an attachment's body) is replaced by a marker line
     before parsing and the part gets a Base64Body over the raw bytes instead, so the email package never
@@ -130,10 +157,10 @@ def _parse_tree(raw: bytes) -> Message:
     pieces: list[bytes] = []
     bodies: list[Base64Body] = []
     pos = 0
-    for run in _BASE64_RUN.finditer(raw):
-        if run.end() - run.start() < shortest:
+    for start, end in _body_runs(raw):
+        if end - start < shortest:
             continue
-        body = _body_run(raw, run.start(), run.end())
+        body = _body_run(raw, start, end)
         if body is None:
             continue
         pieces += [raw[pos:body.start], _MARKER + b"%d\x00" % len(bodies)]
