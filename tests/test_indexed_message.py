@@ -16,7 +16,7 @@ import pytest
 from hankebot.devstack.mail_mix import MixBidder, build_mix
 from hankebot.devstack.signing import LocalPKI
 from hankebot.mailer.attachments import part_body
-from hankebot.mailer.indexed_message import IndexedMessage
+from hankebot.mailer.indexed_message import IndexedMessage, raw_values
 from hankebot.mailer.mime import _parse_tree
 
 from test_public_mail_corpora import _ordinary_messages, _sdist
@@ -41,7 +41,7 @@ def _reads(part) -> list:
         out.append((name, _outcome(lambda: str(part.get(name))), _outcome(lambda: part[name] is None),
                     _outcome(lambda: [str(v) for v in part.get_all(name, [])]), name in part,
                     _outcome(lambda: part.get_param("charset", header=name)),
-                    _outcome(lambda: part.get_param("name", header=name))))
+                    _outcome(lambda: part.get_param("name", header=name)), raw_values(part, name)))
     if not part.is_multipart():
         out.append(("payload", _outcome(part.get_payload)))
         out.append(("decoded", _outcome(lambda: part.get_payload(decode=True))))

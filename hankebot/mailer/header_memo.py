@@ -18,7 +18,7 @@ from email import policy, utils
 from email.message import Message
 from email.policy import EmailPolicy
 
-from hankebot.mailer.indexed_message import IndexedMessage
+from hankebot.mailer.indexed_message import IndexedMessage, raw_values
 from hankebot.mailer.reference import in_reference
 
 _MEMO_VALUE = 4000  # longer values are parsed every time (not remembered)
@@ -178,13 +178,11 @@ def plain_unstructured(msg: Message, name: str) -> str | None:
         return None
     if not issubclass(factory.registry.get(name.lower(), factory.default_class), hr.UnstructuredHeader):
         return None
-    lname = name.lower()
-    for key, raw in msg.raw_items():
-        if key.lower() == lname:
-            if not isinstance(raw, str) or not raw.isascii():
-                return None
-            unfolded = "".join(_LINESEP.split(raw))
-            return unfolded if "=?" not in unfolded else unstructured_words(unfolded)
+    for raw in raw_values(msg, name)[:1]:
+        if not isinstance(raw, str) or not raw.isascii():
+            return None
+        unfolded = "".join(_LINESEP.split(raw))
+        return unfolded if "=?" not in unfolded else unstructured_words(unfolded)
     return None
 
 
@@ -233,13 +231,12 @@ def _first_ascii(msg: Message, name: str) -> str | None:
     message was parsed by `message_policy()`; else None."""
     if _memo_factory(msg) is None:
         return None
-    lname, first = name.lower(), None
-    for key, raw in msg.raw_items():
-        if key.lower() == lname:
-            if not isinstance(raw, str) or not raw.isascii():
-                return None
-            if first is None:
-                first = raw
+    first = None
+    for raw in raw_values(msg, name):
+        if not isinstance(raw, str) or not raw.isascii():
+            return None
+        if first is None:
+            first = raw
     return None if first is None else "".join(_LINESEP.split(first))
 
 
@@ -274,17 +271,15 @@ def plain_addresses(msg: Message, name: str) -> list[str] | None:
     one line. None where the header must be parsed."""
     if _memo_factory(msg) is None:
         return None
-    lname = name.lower()
     values = []
-    for key, raw in msg.raw_items():
-        if key.lower() == lname:
-            if not isinstance(raw, str):
+    for raw in raw_values(msg, name):
+        if not isinstance(raw, str):
+            return None
+        if not _SIMPLE_ADDRESSES.fullmatch(raw):
+            raw = _encoded_mailbox(raw)
+            if raw is None:
                 return None
-            if not _SIMPLE_ADDRESSES.fullmatch(raw):
-                raw = _encoded_mailbox(raw)
-                if raw is None:
-                    return None
-            values.append(raw)
+        values.append(raw)
     return values
 
 

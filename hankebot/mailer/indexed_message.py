@@ -18,6 +18,17 @@ _MISSING = object()
 _CONTENT_TYPE = object()  # the key of the remembered content type among the remembered parameters
 
 
+def raw_values(msg, name: str) -> list:
+    """The raw (unparsed) values of every `name` header of a part, in order: what
+    `[v for k, v in msg.raw_items() if k.lower() == name.lower()]` gives, from the index for an
+    IndexedMessage."""
+    if isinstance(msg, IndexedMessage):
+        index = msg._index()
+        return [index[0][pos][1] for pos in index[2].get(name.lower(), ())]
+    lname = name.lower()
+    return [v for k, v in msg.raw_items() if k.lower() == lname]
+
+
 class IndexedMessage(EmailMessage):
     _hb_index = None  # (the _headers list indexed, its length, lower-case name -> positions, position -> value)
     _hb_params = None  # header name -> its parameters as _get_params_preserve gives them; the content type

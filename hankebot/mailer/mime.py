@@ -17,7 +17,7 @@ from hankebot.mailer.attachments import (
     BODY_ATTR, MB, Attachment, AttachmentLimits, Base64Body, collect, part_bytes,
 )
 from hankebot.mailer.bounce import BounceInfo, detect_bounce
-from hankebot.mailer.indexed_message import IndexedMessage
+from hankebot.mailer.indexed_message import IndexedMessage, raw_values
 from hankebot.mailer.header_memo import (
     message_policy, plain_addresses, plain_date, plain_message_id, plain_unstructured, simple_addresses,
 )
@@ -206,8 +206,7 @@ def _parse_into(raw: bytes, limits: AttachmentLimits, out: ParsedMessage) -> Non
     out.cc = [a for _, a in _addresses(msg, "cc")]
     out.date_header = _date(header(msg, "date"))
     out.received_newest = _received_newest(msg)
-    out.auth_results = [" ".join(str(v).split()) for k, v in msg.raw_items()
-                        if k.lower() == "authentication-results"][:50]
+    out.auth_results = [" ".join(str(v).split()) for v in raw_values(msg, "authentication-results")][:50]
     present = {str(k).lower() for k in msg.keys()}  # header() of an absent name is "" (each read once)
     out.loop_headers = {h: v for h in LOOP_HEADERS if h in present and (v := header(msg, h))}
     for name in ("x-autorespond",):  # also present-but-empty counts
@@ -244,8 +243,8 @@ def _eight_bit(raw: str) -> str:
 
 def header(msg: Message, name: str) -> str:
     """One header as decoded text; "" when absent. Falls back to the raw value when parsing fails."""
-    for key, raw in msg.raw_items():
-        if key.lower() == name.lower() and isinstance(raw, str) and _SURROGATE.search(raw):
+    for raw in raw_values(msg, name):
+        if isinstance(raw, str) and _SURROGATE.search(raw):
             return " ".join(_eight_bit(raw).split())
     plain = plain_date(msg) if name == "date" else plain_message_id(msg) if name == "message-id" \
         else plain_unstructured(msg, name)
@@ -258,9 +257,8 @@ def header(msg: Message, name: str) -> str:
         return str(value).strip()
     except Exception:  # noqa: BLE001 - header parser bugs on garbage
         pass
-    for key, raw in msg.raw_items():
-        if key.lower() == name:
-            return _decode_raw(str(raw)).strip()
+    for raw in raw_values(msg, name)[:1]:
+        return _decode_raw(str(raw)).strip()
     return ""
 
 
@@ -286,7 +284,7 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
         if values is None:
             values = [str(v) for v in (msg.get_all(name) or [])]
     except Exception:  # noqa: BLE001
-        values = [_decode_raw(str(raw)) for key, raw in msg.raw_items() if key.lower() == name]
+        values = [_decode_raw(str(raw)) for raw in raw_values(msg, name)]
     out = []
     for display, addr in simple if simple is not None else getaddresses(values):
         addr = addr.strip().lower()
@@ -309,7 +307,7 @@ def _date(value: str) -> datetime | None:
 
 def _received_newest(msg: Message) -> datetime | None:
     try:
-        raws = [str(raw) for key, raw in msg.raw_items() if key.lower() == "received"]
+        raws = [str(raw) for raw in raw_values(msg, "received")]
     except Exception:  # noqa: BLE001
         return None
     for raw in raws:  # topmost first: the newest hop
