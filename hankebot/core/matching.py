@@ -5,6 +5,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from hankebot.core.classify import strip_quoted
 from hankebot.core.problems import Problem
@@ -23,6 +24,7 @@ class BidderMatch:
     problem: Problem | None = None
 
 
+@lru_cache(maxsize=4096)  # the invited bidders' addresses are normalised for every message
 def normalize_address(addr: str) -> str:
     """Lower-cased, brackets and spaces dropped, "+tag" removed from the local part
     (anna+hange@firma.ee is anna@firma.ee: plus-addressing is tolerated)."""
