@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,10 +25,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 MAX_CHAIN = 8
+LINK_MEMO_SIZE = 1024  # remembered certificate -> issuer signature checks (process-wide)
 
 
 def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def der(cert: x509.Certificate) -> bytes:
+    """The certificate's DER encoding (what its fingerprint is the SHA-256 of)."""
+    return cert.public_bytes(serialization.Encoding.DER)
 
 
 def common_name(cert: x509.Certificate) -> str:
@@ -49,11 +56,12 @@ class TrustStore:
     problems: tuple[str, ...] = field(default_factory=tuple)  # files that could not be read
 
     @functools.cached_property
-    def _by_fp(self) -> dict[str, x509.Certificate]:
-        return {fingerprint(c): c for c in self.anchors}
+    def _ders(self) -> frozenset[bytes]:
+        return frozenset(der(c) for c in self.anchors)
 
     def is_anchor(self, cert: x509.Certificate) -> bool:
-        return fingerprint(cert) in self._by_fp
+        """The certificate is one of the anchors, byte for byte (the same DER, so the same fingerprint)."""
+        return der(cert) in self._ders
 
 
 def _production_file(path: Path) -> bool:
@@ -130,13 +138,39 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return cert.version == x509.Version.v1  # old roots carry no extensions
 
 
-def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def issued_by_fresh(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """cryptography checks the issuer name and the signature (RSA, RSA-PSS, ECDSA, Ed25519)."""
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+_links: dict[tuple[bytes, bytes], bool] = {}
+_links_lock = threading.Lock()
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """issued_by_fresh, remembered by the two certificates' exact DER bytes: the answer depends on
+    nothing else (no time, no store), and the same CA and OCSP responder certificates come in
+    every bid. The oldest answer goes when LINK_MEMO_SIZE are kept; an error is not remembered."""
+    key = (der(cert), der(issuer))
+    with _links_lock:
+        known = _links.get(key)
+    if known is not None:
+        return known
+    answer = issued_by_fresh(cert, issuer)
+    with _links_lock:
+        if len(_links) >= LINK_MEMO_SIZE:
+            del _links[next(iter(_links))]
+        _links[key] = answer
+    return answer
+
+
+def forget_links() -> None:
+    with _links_lock:
+        _links.clear()
 
 
 def build_chain(leaf: x509.Certificate, store: TrustStore, extra: Iterable[x509.Certificate] = ()) -> Chain:

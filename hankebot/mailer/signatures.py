@@ -115,6 +115,8 @@ def _fail(container: str, indication: str, sub: str, error: str, **kw) -> Signat
 
 
 def _parse_xml(data: bytes) -> etree._Element:
+    """With signxml's parser options (resolve_entities=False; the rest are lxml's defaults), so that
+    signxml can be given this tree (signature_xml.verify_xades)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
     return etree.fromstring(data, parser=parser)
 
@@ -129,7 +131,7 @@ def _inspect_file(container: str, xml: bytes, data_files: Mapping[str, bytes], s
         return [_fail(container, s.TOTAL_FAILED, s.FORMAT_FAILURE, "no ds:Signature element")]
     if len(sigs) > 1:  # DigiDoc writes one signature per file; signxml verifies one per document
         return [_fail(container, s.TOTAL_FAILED, s.FORMAT_FAILURE, f"{len(sigs)} signatures in one file")]
-    return [_inspect_signature(container, sigs[0], xml, data_files, store)]
+    return [_inspect_signature(container, sigs[0], xml, root, data_files, store)]
 
 
 def _b64(text: str | None) -> bytes:
@@ -144,8 +146,8 @@ def _b64_or_empty(text: str | None) -> bytes:
         return b""
 
 
-def _inspect_signature(container: str, sig: etree._Element, xml: bytes, data_files: Mapping[str, bytes],
-                       store: TrustStore) -> SignatureReport:
+def _inspect_signature(container: str, sig: etree._Element, xml: bytes, root: etree._Element,
+                       data_files: Mapping[str, bytes], store: TrustStore) -> SignatureReport:
     cert_nodes = sig.findall("./ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)
     try:
         key_certs = [x509.load_der_x509_certificate(_b64(n.text)) for n in cert_nodes]
@@ -171,7 +173,7 @@ def _inspect_signature(container: str, sig: etree._Element, xml: bytes, data_fil
         return SignatureReport(container, s.TOTAL_FAILED, s.FORMAT_FAILURE,
                                "konteineris on allkirjaga katmata faile: " + ", ".join(unsigned),
                                errors=(f"files not covered by the signature: {unsigned}",), **ident)
-    crypto_error = _verify_xml(xml, cert, data_files)
+    crypto_error = _verify_xml(xml, root, cert, data_files)
     if crypto_error is not None:
         sub, detail = crypto_error
         return _fail(container, s.TOTAL_FAILED, sub, detail, **ident)
@@ -259,10 +261,14 @@ def _inspect_signature(container: str, sig: etree._Element, xml: bytes, data_fil
                            **ident)
 
 
-def _verify_xml(xml: bytes, cert: x509.Certificate, data_files: Mapping[str, bytes]) -> tuple[str, str] | None:
-    """signxml's XAdES verification with our certificate (the chain is ours to check, see above)."""
+def _verify_xml(xml: bytes, root: etree._Element, cert: x509.Certificate,
+                data_files: Mapping[str, bytes]) -> tuple[str, str] | None:
+    """signxml's XAdES verification with our certificate (the chain is ours to check, see above), on
+    our parse of the document (`root`, see signature_xml)."""
     from signxml import InvalidDigest, InvalidInput, InvalidSignature  # noqa: PLC0415
-    from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier  # noqa: PLC0415
+    from signxml.xades import XAdESSignatureConfiguration  # noqa: PLC0415
+
+    from hankebot.mailer.signature_xml import verify_xades  # noqa: PLC0415 - imports signxml
 
     def resolve(uri: str) -> bytes | None:
         return data_files.get(unquote(uri))
@@ -272,7 +278,7 @@ def _verify_xml(xml: bytes, cert: x509.Certificate, data_files: Mapping[str, byt
     config = XAdESSignatureConfiguration(require_x509=True, expect_references=True,
                                          verification_time=cert.not_valid_before_utc)
     try:
-        XAdESVerifier().verify(xml, x509_cert=cert, uri_resolver=resolve, expect_config=config)
+        verify_xades(xml, root, x509_cert=cert, uri_resolver=resolve, expect_config=config)
     except InvalidDigest as exc:
         # a data file's digest, or SignedProperties / the signing-certificate digest
         return (s.HASH_FAILURE if "certificate" not in str(exc) else s.SIG_CRYPTO_FAILURE), f"signxml: {exc}"
