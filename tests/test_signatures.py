@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from hankebot.core import signatures as s
@@ -384,3 +385,31 @@ def test_a_replaced_anchor_file_is_read_again(pki, tmp_path):
     assert len(load_trust_store(folder).anchors) == 2
     (folder / "test-root.pem").write_bytes(pki.root.pem() + OTHER.root.pem())
     assert len(load_trust_store(folder).anchors) == 3
+
+
+def _unreadable_name(cert: x509.Certificate) -> x509.Certificate:
+    """The certificate with one byte of a UTF8String in its names made invalid UTF-8: cryptography loads it,
+    OpenSSL (inside rfc3161-client's Rust code) cannot read it and panics."""
+    der = bytearray(cert.public_bytes(Encoding.DER))
+    at = der.find(b"\x0c")
+    while not (0x03 < der[at + 1] < 0x80 and bytes(der[at + 2:at + 2 + der[at + 1]]).isascii()):
+        at = der.find(b"\x0c", at + 1)
+    der[at + 3] = 0xFF
+    return x509.load_der_x509_certificate(bytes(der))
+
+
+def test_a_certificate_whose_name_a_library_panics_over_is_a_result_not_a_crash(pki, store):
+    """A container carrying such a certificate (hostile or broken) gets a report with its signer, and the
+    message is read: the library's PanicException (a BaseException) does not escape."""
+    from hankebot.mailer.signature_trust import verify_timestamp
+
+    bad = _unreadable_name(pki.issuing.cert)
+    ts = verify_timestamp(pki.timestamp(b"x"), b"x", store, [bad])
+    assert not ts.ok and "PanicException" in ts.detail
+    container = build_signed_asice(FILES, pki.person(), pki, Spoil(embed_chain=[bad, pki.issuing.cert]))
+    r = _check(container, store)
+    assert r.indication != s.TOTAL_PASSED and r.signer_name == "Mari-Liis Männik"
+    raw = sm.bid_message("mari@koolitus.ee", "Mari Männik", attachments=[("pakkumus.asice", container)])
+    parsed = parse_message(raw)
+    assert [a.filename for a in parsed.attachments] == [name for name, _ in FILES]
+    assert len(parsed.signatures) == 1 and parsed.signatures[0].indication != s.TOTAL_PASSED

@@ -76,7 +76,9 @@ def parse_message(raw: bytes, limits: AttachmentLimits | None = None) -> ParsedM
         _parse_into(bytes(raw), limits or AttachmentLimits(), result)
     except RecursionError:
         result.problems.append(_malformed("liiga sügav struktuur"))
-    except Exception as exc:  # noqa: BLE001 - the contract is: never raise
+    except BaseException as exc:  # noqa: BLE001 - the contract is: never raise (a Rust library's panic too)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
         result.problems.append(_malformed(type(exc).__name__))
     return result
 

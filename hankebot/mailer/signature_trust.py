@@ -311,6 +311,9 @@ class TimestampResult:
     detail: str = ""
 
 
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)  # let through; any other BaseException is a result
+
+
 def verify_timestamp(token: bytes, message: bytes, store: TrustStore,
                      extra: Iterable[x509.Certificate] = ()) -> TimestampResult:
     """An RFC 3161 TimeStampToken over `message` (XAdES: the canonical ds:SignatureValue element),
@@ -321,7 +324,9 @@ def verify_timestamp(token: bytes, message: bytes, store: TrustStore,
     try:
         tsr = rfc3161_client.decode_timestamp_response(_wrap_token(token))
         gen_time = tsr.tst_info.gen_time
-    except Exception as exc:  # noqa: BLE001 - the Rust parser raises its own types
+    except BaseException as exc:  # noqa: BLE001 - the Rust parser raises its own types, and may panic
+        if isinstance(exc, _FATAL):
+            raise
         return TimestampResult(False, detail=f"unreadable time-stamp: {exc}"[:300])
     gen_time = gen_time if gen_time.tzinfo else gen_time.replace(tzinfo=timezone.utc)
     builder = rfc3161_client.VerifierBuilder()
@@ -337,8 +342,10 @@ def verify_timestamp(token: bytes, message: bytes, store: TrustStore,
         if not store.anchors:
             return TimestampResult(False, gen_time, tsa, "no trust anchors")
         builder.build().verify_message(tsr, message)
-    except Exception as exc:  # noqa: BLE001 - VerificationError, or ValueError from the chain check
-        return TimestampResult(False, gen_time, tsa, f"time-stamp not valid: {exc}"[:300])
+    except BaseException as exc:  # noqa: BLE001 - VerificationError, ValueError from the chain check, or a
+        if isinstance(exc, _FATAL):  # panic of its Rust code (PanicException: an embedded certificate whose
+            raise  # name OpenSSL cannot read)
+        return TimestampResult(False, gen_time, tsa, f"time-stamp not valid: {type(exc).__name__}: {exc}"[:300])
     return TimestampResult(True, gen_time, tsa)
 
 

@@ -105,7 +105,9 @@ def inspect_signatures(container: str, signature_files: Mapping[str, bytes], dat
     for name in sorted(signature_files):
         try:
             out.extend(_inspect_file(container, signature_files[name], data_files, store))
-        except Exception as exc:  # noqa: BLE001 - a bad signature file is a result, never a crash
+        except BaseException as exc:  # noqa: BLE001 - a bad signature file is a result, never a crash (a
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):  # Rust library's panic too)
+                raise
             out.append(_fail(container, s.TOTAL_FAILED, s.FORMAT_FAILURE, f"{name}: {exc!r}"))
     return out
 
