@@ -72,9 +72,9 @@ def _could_fire(msg: Message) -> bool:
         return True
     if msg.get_all("x-failed-recipients"):  # Exim
         return True
-    if str(msg.get("x-mailer", "") or "").startswith("<SMTP32 v"):  # SMTP32
-        return True
     mailer = str(msg.get("x-mailer", "") or "")
+    if mailer.startswith("<SMTP32 v"):  # SMTP32
+        return True
     if top == "multipart/mixed" and mailer and mailer[:3].lower() in ("nov", "ntm", "int"):  # GroupWise
         return True
     parts = list(msg.walk())

@@ -17,6 +17,7 @@ from hankebot.mailer.attachments import (
     BODY_ATTR, MB, Attachment, AttachmentLimits, Base64Body, collect, part_bytes,
 )
 from hankebot.mailer.bounce import BounceInfo, detect_bounce
+from hankebot.mailer.forms.text import is_fatal
 from hankebot.mailer.indexed_message import IndexedMessage, raw_values
 from hankebot.mailer.header_memo import (
     message_policy, plain_addresses, plain_date, plain_message_id, plain_unstructured, simple_addresses,
@@ -77,7 +78,7 @@ def parse_message(raw: bytes, limits: AttachmentLimits | None = None) -> ParsedM
     except RecursionError:
         result.problems.append(_malformed("liiga sügav struktuur"))
     except BaseException as exc:  # noqa: BLE001 - the contract is: never raise (a Rust library's panic too)
-        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        if is_fatal(exc):
             raise
         result.problems.append(_malformed(type(exc).__name__))
     return result

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hankebot.mailer.forms.text import is_fatal
+
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 MAX_CHAIN = 8
 LINK_MEMO_SIZE = 1024  # remembered certificate -> issuer signature checks (process-wide)
@@ -311,9 +313,6 @@ class TimestampResult:
     detail: str = ""
 
 
-_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)  # let through; any other BaseException is a result
-
-
 def verify_timestamp(token: bytes, message: bytes, store: TrustStore,
                      extra: Iterable[x509.Certificate] = ()) -> TimestampResult:
     """An RFC 3161 TimeStampToken over `message` (XAdES: the canonical ds:SignatureValue element),
@@ -325,7 +324,7 @@ def verify_timestamp(token: bytes, message: bytes, store: TrustStore,
         tsr = rfc3161_client.decode_timestamp_response(_wrap_token(token))
         gen_time = tsr.tst_info.gen_time
     except BaseException as exc:  # noqa: BLE001 - the Rust parser raises its own types, and may panic
-        if isinstance(exc, _FATAL):
+        if is_fatal(exc):
             raise
         return TimestampResult(False, detail=f"unreadable time-stamp: {exc}"[:300])
     gen_time = gen_time if gen_time.tzinfo else gen_time.replace(tzinfo=timezone.utc)
@@ -343,7 +342,7 @@ def verify_timestamp(token: bytes, message: bytes, store: TrustStore,
             return TimestampResult(False, gen_time, tsa, "no trust anchors")
         builder.build().verify_message(tsr, message)
     except BaseException as exc:  # noqa: BLE001 - VerificationError, ValueError from the chain check, or a
-        if isinstance(exc, _FATAL):  # panic of its Rust code (PanicException: an embedded certificate whose
+        if is_fatal(exc):  # panic of its Rust code (PanicException: an embedded certificate whose
             raise  # name OpenSSL cannot read)
         return TimestampResult(False, gen_time, tsa, f"time-stamp not valid: {type(exc).__name__}: {exc}"[:300])
     return TimestampResult(True, gen_time, tsa)

@@ -26,6 +26,7 @@ from lxml import etree
 
 from hankebot.core import signatures as s
 from hankebot.core.signatures import SignatureReport
+from hankebot.mailer.forms.text import is_fatal
 from hankebot.mailer.signature_trust import (
     TrustStore,
     build_chain,
@@ -106,7 +107,7 @@ def inspect_signatures(container: str, signature_files: Mapping[str, bytes], dat
         try:
             out.extend(_inspect_file(container, signature_files[name], data_files, store))
         except BaseException as exc:  # noqa: BLE001 - a bad signature file is a result, never a crash (a
-            if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):  # Rust library's panic too)
+            if is_fatal(exc):  # Rust library's panic too)
                 raise
             out.append(_fail(container, s.TOTAL_FAILED, s.FORMAT_FAILURE, f"{name}: {exc!r}"))
     return out
